@@ -1,0 +1,32 @@
+"""Filters that read TKE cluster objects; the logic is in module_utils.cluster_state."""
+
+from __future__ import annotations
+
+from ansible_collections.tke.flannel.plugins.module_utils.cluster_state import (
+    eni_ip_pods,
+    index_by_kind_name,
+    node_lines,
+    node_pod_cidrs,
+    node_problems,
+    problem_text,
+    restorable,
+    worker_nodes,
+    workload_lines,
+)
+
+
+class FilterModule:
+    """tke.flannel filters over lists of Kubernetes objects."""
+
+    def filters(self):
+        return {
+            "worker_nodes": worker_nodes,
+            "node_pod_cidrs": node_pod_cidrs,
+            "eni_ip_pods": eni_ip_pods,
+            "node_problems": node_problems,
+            "index_by_kind_name": index_by_kind_name,
+            "restorable": restorable,
+            "problem_text": problem_text,
+            "node_lines": node_lines,
+            "workload_lines": workload_lines,
+        }

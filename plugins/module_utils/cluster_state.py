@@ -1,0 +1,215 @@
+"""Read the state of a TKE cluster from Kubernetes objects (plain dicts).
+
+The roles fetch objects with kubernetes.core.k8s_info and hand them here, so
+that the decisions — which nodes count, which Pods must be recreated, what is
+wrong with a node — live in one tested place instead of in Jinja.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+SUPER_NODE_INSTANCE_TYPE = "eklet"
+ENI_IP_RESOURCE = "tke.cloud.tencent.com/eni-ip"
+ENI_TAINT = "tke.cloud.tencent.com/eni-ip-unavailable"
+
+Obj = dict[str, Any]
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def is_super_node(node: Obj) -> bool:
+    """Super nodes (TKE's serverless eklet) get no podCIDR and no Flannel Pod."""
+    return _labels(node).get(INSTANCE_TYPE_LABEL) == SUPER_NODE_INSTANCE_TYPE
+
+
+def worker_nodes(nodes: list[Obj]) -> list[str]:
+    """Names of the nodes that podcidr-controller and Flannel serve."""
+    return sorted(n["metadata"]["name"] for n in nodes if not is_super_node(n))
+
+
+def node_pod_cidrs(nodes: list[Obj]) -> dict[str, str]:
+    """spec.podCIDR of each node that has one, by node name."""
+    out = {}
+    for n in nodes:
+        cidr = (n.get("spec") or {}).get("podCIDR")
+        if cidr:
+            out[n["metadata"]["name"]] = cidr
+    return out
+
+
+def _carries_eni_ip(pod: Obj) -> bool:
+    spec = pod.get("spec") or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        res = c.get("resources") or {}
+        if ENI_IP_RESOURCE in (res.get("requests") or {}) or ENI_IP_RESOURCE in (
+            res.get("limits") or {}
+        ):
+            return True
+    return False
+
+
+def _controller(pod: Obj) -> Obj | None:
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def eni_ip_pods(pods: list[Obj]) -> dict[str, list[dict[str, str]]]:
+    """Split the Pods that carry TKE's ENI-IP resource into those to recreate and the rest.
+
+    A Pod is recreated only when a controller will create it again (a
+    ReplicaSet, DaemonSet, StatefulSet or Job owns it); a bare Pod would be
+    lost, so it is listed for the operator instead. Pods being deleted are
+    skipped. Pods without the resource are never returned at all.
+    """
+    recreate: list[dict[str, str]] = []
+    leave: list[dict[str, str]] = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp") or not _carries_eni_ip(pod):
+            continue
+        entry = {"namespace": meta.get("namespace", ""), "name": meta["name"]}
+        owner = _controller(pod)
+        if owner is None:
+            leave.append({**entry, "reason": "no controller would recreate it"})
+        elif owner.get("kind") == "Node":
+            leave.append({**entry, "reason": "static Pod, managed by its node's kubelet"})
+        else:
+            recreate.append({**entry, "owner": f"{owner.get('kind')}/{owner.get('name')}"})
+    return {"recreate": recreate, "leave": leave}
+
+
+def node_problems(nodes: list[Obj], cluster_cidr: str) -> list[dict[str, str]]:
+    """What is wrong with each worker node's podCIDR and taints, one entry per finding.
+
+    Checks that every worker has a podCIDR inside the cluster CIDR, that no
+    two overlap, and that TKE's ENI taint is gone. Each entry names the node,
+    the problem and what to do.
+    """
+    network = ipaddress.ip_network(cluster_cidr, strict=False)
+    problems: list[dict[str, str]] = []
+    seen: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+    for n in sorted(nodes, key=lambda x: x["metadata"]["name"]):
+        if is_super_node(n):
+            continue
+        name = n["metadata"]["name"]
+        cidr = (n.get("spec") or {}).get("podCIDR")
+        taints = (n.get("spec") or {}).get("taints") or []
+        if any(t.get("key") == ENI_TAINT for t in taints):
+            problems.append(
+                {
+                    "node": name,
+                    "problem": f"still has the taint {ENI_TAINT}",
+                    "fix": "check that podcidr-controller runs with removeTaints including it",
+                }
+            )
+        if not cidr:
+            problems.append(
+                {
+                    "node": name,
+                    "problem": "has no podCIDR",
+                    "fix": "check podcidr-controller's log (kube-system) and its Pod's node",
+                }
+            )
+            continue
+        block = ipaddress.ip_network(cidr, strict=False)
+        if block.version != network.version or not block.subnet_of(network):
+            problems.append(
+                {
+                    "node": name,
+                    "problem": f"podCIDR {cidr} is outside the cluster CIDR {cluster_cidr}",
+                    "fix": "podcidr-controller never rewrites a podCIDR: delete and re-register "
+                    "the node so that it gets one from the cluster CIDR",
+                }
+            )
+        for other_block, other in seen:
+            if block.overlaps(other_block):
+                problems.append(
+                    {
+                        "node": name,
+                        "problem": f"podCIDR {cidr} overlaps {other}'s {other_block}",
+                        "fix": "delete and re-register one of the two nodes",
+                    }
+                )
+        seen.append((block, name))
+    return problems
+
+
+def index_by_kind_name(results: list[Obj]) -> dict[str, Obj | None]:
+    """Map "Kind/name" to the object k8s_info found, or None, for looped k8s_info results."""
+    out: dict[str, Obj | None] = {}
+    for r in results:
+        item = r.get("item") or {}
+        found = r.get("resources") or []
+        out[f"{item.get('kind')}/{item.get('name')}"] = found[0] if found else None
+    return out
+
+
+# Fields the API server sets; a restored object must not carry them.
+_SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+
+
+def restorable(objs: list[Obj]) -> list[Obj]:
+    """The objects as they can be created again: server-managed fields and status dropped."""
+    out = []
+    for obj in objs:
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _SERVER_METADATA}
+        clean = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+        clean["metadata"] = meta
+        out.append(clean)
+    return out
+
+
+def problem_text(problem: dict[str, str]) -> str:
+    """One finding of node_problems as a sentence."""
+    return f"node {problem['node']} {problem['problem']} ({problem['fix']})"
+
+
+def node_lines(nodes: list[Obj]) -> list[str]:
+    """One summary line per node: name, podCIDR and taints."""
+    lines = []
+    for n in sorted(nodes, key=lambda x: x["metadata"]["name"]):
+        spec = n.get("spec") or {}
+        taints = ",".join(f"{t['key']}:{t['effect']}" for t in spec.get("taints") or []) or "-"
+        kind = " (super node: no podCIDR)" if is_super_node(n) else ""
+        lines.append(
+            f"  {n['metadata']['name']}  podCIDR={spec.get('podCIDR') or '-'}  "
+            f"taints={taints}{kind}"
+        )
+    return lines
+
+
+def workload_lines(results: list[Obj]) -> list[str]:
+    """One summary line per release workload found by looped k8s_info."""
+    lines = []
+    for r in results:
+        for w in r.get("resources") or []:
+            meta = w["metadata"]
+            labels = meta.get("labels") or {}
+            chart = labels.get("helm.sh/chart", "?")
+            status = w.get("status") or {}
+            if w["kind"] == "DaemonSet":
+                ready = f"{status.get('numberReady', 0)}/{status.get('desiredNumberScheduled', 0)}"
+            else:
+                ready = (
+                    f"{status.get('readyReplicas', 0)}/{(w.get('spec') or {}).get('replicas', 0)}"
+                )
+            lines.append(
+                f"  {meta['namespace']}/{meta['name']} ({w['kind']}, chart {chart}): {ready} ready"
+            )
+    return lines
