@@ -1,3 +1,5 @@
+# Copyright: (c) 2026, tke.flannel developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters that read TKE cluster objects; the logic is in module_utils.cluster_state."""
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from ansible_collections.tke.flannel.plugins.module_utils.cluster_state import (
     node_pod_cidrs,
     node_problems,
     problem_text,
+    release_lines,
     restorable,
     worker_nodes,
     workload_lines,
@@ -28,5 +31,6 @@ class FilterModule:
             "restorable": restorable,
             "problem_text": problem_text,
             "node_lines": node_lines,
+            "release_lines": release_lines,
             "workload_lines": workload_lines,
         }

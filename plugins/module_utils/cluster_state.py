@@ -1,3 +1,5 @@
+# Copyright: (c) 2026, tke.flannel developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read the state of a TKE cluster from Kubernetes objects (plain dicts).
 
 The roles fetch objects with kubernetes.core.k8s_info and hand them here, so
@@ -200,8 +202,6 @@ def workload_lines(results: list[Obj]) -> list[str]:
     for r in results:
         for w in r.get("resources") or []:
             meta = w["metadata"]
-            labels = meta.get("labels") or {}
-            chart = labels.get("helm.sh/chart", "?")
             status = w.get("status") or {}
             if w["kind"] == "DaemonSet":
                 ready = f"{status.get('numberReady', 0)}/{status.get('desiredNumberScheduled', 0)}"
@@ -209,7 +209,22 @@ def workload_lines(results: list[Obj]) -> list[str]:
                 ready = (
                     f"{status.get('readyReplicas', 0)}/{(w.get('spec') or {}).get('replicas', 0)}"
                 )
-            lines.append(
-                f"  {meta['namespace']}/{meta['name']} ({w['kind']}, chart {chart}): {ready} ready"
-            )
+            lines.append(f"  {meta['namespace']}/{meta['name']} ({w['kind']}): {ready} ready")
+    return lines
+
+
+def release_lines(results: list[Obj]) -> list[str]:
+    """One summary line per Helm release found by looped kubernetes.core.helm_info."""
+    lines = []
+    for r in results:
+        item = r.get("item") or {}
+        status = r.get("status") or {}
+        where = f"{item.get('namespace')}/{item.get('name')}"
+        if not status:
+            lines.append(f"  {where}: not installed")
+            continue
+        lines.append(
+            f"  {where}: chart {status.get('chart')}, app {status.get('app_version')}, "
+            f"revision {status.get('revision')}, {status.get('status')}"
+        )
     return lines
