@@ -10,9 +10,11 @@ from ansible_collections.tke.flannel.plugins.module_utils.cluster_state import (
     node_lines,
     node_pod_cidrs,
     node_problems,
+    pods_in_network,
     problem_text,
     release_lines,
     restorable,
+    restore_order,
     worker_nodes,
     workload_lines,
 )
@@ -32,5 +34,7 @@ class FilterModule:
             "problem_text": problem_text,
             "node_lines": node_lines,
             "release_lines": release_lines,
+            "pods_in_network": pods_in_network,
+            "restore_order": restore_order,
             "workload_lines": workload_lines,
         }

@@ -228,3 +228,37 @@ def release_lines(results: list[Obj]) -> list[str]:
             f"revision {status.get('revision')}, {status.get('status')}"
         )
     return lines
+
+
+def pods_in_network(pods: list[Obj], network: str) -> list[str]:
+    """namespace/name of the Pods (hostNetwork aside) whose IPs lie in NETWORK."""
+    if not network:
+        return []
+    net = ipaddress.ip_network(network, strict=False)
+    out = []
+    for pod in pods:
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            continue
+        status = pod.get("status") or {}
+        ips = [p.get("ip") for p in status.get("podIPs") or []] or [status.get("podIP")]
+        for ip in filter(None, ips):
+            addr = ipaddress.ip_address(ip)
+            if addr.version == net.version and addr in net:
+                meta = pod["metadata"]
+                out.append(f"{meta.get('namespace', '')}/{meta['name']}")
+                break
+    return sorted(out)
+
+
+def restore_order(objs: list[Obj], kinds: list[str]) -> list[Obj]:
+    """Objects sorted by the order of their kinds, tke-eni-ipamd before other Deployments.
+
+    Restoring the webhook before the backend it calls would make every new
+    Pod fail admission, so what serves it comes first.
+    """
+
+    def key(o: Obj) -> tuple[int, int]:
+        kind = kinds.index(o["kind"]) if o["kind"] in kinds else len(kinds)
+        return (kind, 0 if o["metadata"]["name"] == "tke-eni-ipamd" else 1)
+
+    return sorted(objs, key=key)

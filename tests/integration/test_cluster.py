@@ -368,3 +368,127 @@ class TestStoppedAfterNeutralize:
         assert "Install or upgrade flannel" in " ".join(second.changed_tasks())
         third = playbook("site.yml", extra_vars=FAST)
         assert third.changed == 0, third.changed_tasks()
+
+
+def tke_objects(c: client.ApiClient) -> dict[str, dict]:
+    """TKE's VPC-CNI objects as they compare across a rollback (server fields aside)."""
+    apps, core = client.AppsV1Api(c), client.CoreV1Api(c)
+    adm = client.AdmissionregistrationV1Api(c)
+    objs = {
+        "ipamd": apps.read_namespaced_deployment("tke-eni-ipamd", NS),
+        "scheduler": apps.read_namespaced_deployment("tke-eni-ip-scheduler", NS),
+        "agent": apps.read_namespaced_daemon_set("tke-eni-agent", NS),
+        "conf": core.read_namespaced_config_map("tke-cni-agent-conf", NS),
+        "webhook": adm.read_mutating_webhook_configuration("add-pod-eni-ip-limit-webhook"),
+    }
+    out = {}
+    for key, obj in objs.items():
+        d = c.sanitize_for_serialization(obj)
+        d.pop("status", None)
+        for field in ("uid", "resourceVersion", "creationTimestamp", "generation"):
+            d["metadata"].pop(field, None)
+        d["metadata"].pop("managedFields", None)
+        # The Deployment controller's revision counter moves with each rollout.
+        (d["metadata"].get("annotations") or {}).pop("deployment.kubernetes.io/revision", None)
+        out[key] = d
+    return out
+
+
+class TestRollback:
+    """rollback.yml after site.yml restores TKE's objects exactly, and refuses while Pods
+    use Flannel addresses."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def _lab(self):
+        fresh_lab(LAB_REGISTERED_NODES="2")
+        type(self).seeded = tke_objects(api())
+        run = playbook("site.yml", extra_vars=FAST)
+        assert "Install or upgrade flannel" in " ".join(run.changed_tasks()), run.out[-3000:]
+
+    def test_refuses_while_pods_use_flannel_addresses(self):
+        c = api()
+        core, apps = client.CoreV1Api(c), client.AppsV1Api(c)
+        # As if podcidr-controller had allocated this node's block: kwok then
+        # gives Pods on it addresses from that block, as Flannel would.
+        core.patch_node("node-10.0.1.10", {"spec": {"podCIDR": "10.244.7.0/24"}})
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "flannel-user", "namespace": "default"},
+            "spec": {
+                "nodeName": "node-10.0.1.10",
+                "containers": [{"name": "app", "image": "busybox"}],
+            },
+        }
+        core.create_namespaced_pod("default", pod)
+        import time
+
+        for _ in range(30):
+            ip = core.read_namespaced_pod("flannel-user", "default").status.pod_ip
+            if ip:
+                break
+            time.sleep(1)
+        assert ip and ip.startswith("10.244.7."), ip
+        audit = Audit()
+        run = playbook("rollback.yml")
+        assert run.rc != 0
+        assert (
+            "1 Pod(s) use addresses of Flannel's network 10.244.0.0/16: default/flannel-user"
+            in run.out
+        )
+        assert "rollback_force=true" in run.out
+        assert audit.writes() == []
+        assert apps.read_namespaced_deployment("tke-eni-ipamd", NS).spec.replicas == 0
+        core.delete_namespaced_pod("flannel-user", "default")
+
+    def test_restores_what_was_seeded(self):
+        run = playbook("rollback.yml", extra_vars={"rollback_force": True})
+        assert run.rc == 0, run.out[-3000:]
+        assert "Node podCIDRs stay" in run.out
+        assert tke_objects(api()) == self.seeded
+
+    def test_releases_and_record_removed(self):
+        c = api()
+        names = [
+            cm.metadata.name for cm in client.CoreV1Api(c).list_namespaced_config_map(NS).items
+        ]
+        assert STATE_CM not in names
+        deps = [d.metadata.name for d in client.AppsV1Api(c).list_namespaced_deployment(NS).items]
+        assert "podcidr-controller" not in deps
+        assert client.AppsV1Api(c).list_namespaced_daemon_set("kube-flannel").items == []
+
+    def test_second_rollback_changes_nothing(self):
+        audit = Audit()
+        run = playbook("rollback.yml")
+        assert run.rc == 0 and run.changed == 0, run.changed_tasks()
+        assert "Nothing to do" in run.out
+        assert audit.writes() == []
+
+
+class TestDrift:
+    """verify.yml catches TKE's VPC-CNI coming back, as an upgrade may do."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def _lab(self):
+        fresh_lab(LAB_REGISTERED_NODES="0", LAB_SUPER_NODE="1")
+        c = api()
+        adm = client.AdmissionregistrationV1Api(c)
+        hook = c.sanitize_for_serialization(
+            adm.read_mutating_webhook_configuration("add-pod-eni-ip-limit-webhook")
+        )
+        for field in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+            hook["metadata"].pop(field, None)
+        type(self).hook = hook
+        run = playbook("site.yml", extra_vars=FAST)
+        assert run.rc == 0, run.out[-3000:]
+
+    def test_verify_passes_after_site(self):
+        run = playbook("verify.yml", extra_vars=FAST)
+        assert run.rc == 0, run.out[-3000:]
+
+    def test_verify_names_the_webhook_back(self):
+        client.AdmissionregistrationV1Api(api()).create_mutating_webhook_configuration(self.hook)
+        run = playbook("verify.yml", extra_vars=FAST)
+        assert run.rc != 0
+        assert "The webhook add-pod-eni-ip-limit-webhook is back" in run.out
+        assert "no Pod can be created at all" in run.out
