@@ -1,5 +1,5 @@
-# Copyright: tke.flannel contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, tke.flannel developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Plan the Pod address space of a TKE cluster that runs Flannel.
 
 One cluster CIDR is cut into equal per-node blocks by podcidr-controller, and
@@ -76,7 +76,10 @@ class PlanError(ValueError):
 
     ``problems`` holds one line per failed rule (the message joins them), so an
     operator sees everything to fix at once rather than one thing per run;
-    ``conflicts`` lists the overlapping ranges found on the way.
+    ``conflicts`` lists the overlapping ranges found on the way. ``partial``
+    holds the fields of the plan that could still be computed (capacity,
+    blocks in use and free, the reserved ranges), without the chart values: a
+    report can then draw the failed plan where it went wrong.
     """
 
     def __init__(
@@ -84,10 +87,12 @@ class PlanError(ValueError):
         problems: list[str],
         conflicts: list[dict[str, Any]] | None = None,
         warnings: list[str] | None = None,
+        partial: Mapping[str, Any] | None = None,
     ) -> None:
         self.problems = list(problems)
         self.conflicts = list(conflicts or [])
         self.warnings = list(warnings or [])
+        self.partial = dict(partial or {})
         super().__init__("\n".join(self.problems))
 
 
@@ -312,6 +317,10 @@ class _Planner:
             )
         return f", e.g. {block}"
 
+    def reserved_cidrs(self) -> list[dict[str, str]]:
+        """The ranges checked against, as option and CIDR, in the order they were given."""
+        return [{"option": r.option, "cidr": str(r.network)} for r in self.reserved]
+
     def overlapping_reserved(self, network: Any) -> list[tuple[_Reserved, list[str]]]:
         found = []
         for reserved in self.reserved:
@@ -353,10 +362,12 @@ def plan_pod_cidr(
     maps node names to the ``spec.podCIDR`` they already have (None or "" for
     none yet): podcidr-controller never rewrites those, so they must fit.
 
-    Every broken rule is collected and raised together as one PlanError; the
-    returned dict holds capacity figures, the blocks in use and free,
-    ``conflicts`` (empty on success), ``warnings`` for risks that don't stop
-    the plan, and ``values`` for the podcidr-controller and flannel charts.
+    Every broken rule is collected and raised together as one PlanError, whose
+    ``partial`` holds what could be computed; the returned dict holds capacity
+    figures, the blocks in use and free, the ``reserved_cidrs`` checked
+    against, ``conflicts`` (empty on success), ``warnings`` for risks that
+    don't stop the plan, and ``values`` for the podcidr-controller and flannel
+    charts.
     """
     _require_netaddr()
     planner = _Planner()
@@ -407,12 +418,15 @@ def plan_pod_cidr(
 
     nodes = _parse_nodes(planner, existing_node_cidrs)
 
+    partial: dict[str, Any] = {"reserved_cidrs": planner.reserved_cidrs()}
     if cluster is None:
-        raise PlanError(problems, planner.conflicts, planner.warnings)
+        raise PlanError(problems, planner.conflicts, planner.warnings, partial)
+    partial["cluster_cidr"] = str(cluster)
     _check_cluster_ranges(planner, cluster)
     blocks_in_use, unique_networks = _check_nodes(planner, cluster, mask, nodes)
+    partial["node_blocks_in_use"] = blocks_in_use
     if mask is None:
-        raise PlanError(problems, planner.conflicts, planner.warnings)
+        raise PlanError(problems, planner.conflicts, planner.warnings, partial)
 
     max_nodes = node_capacity(cluster.prefixlen, mask)
     ips_per_node = pod_ips_per_node(mask)
@@ -424,19 +438,22 @@ def plan_pod_cidr(
     )
     _check_max_pods(planner, cluster, mask, max_pods_per_node)
 
+    partial.update(
+        {
+            "node_cidr_mask_size": mask,
+            "max_nodes": max_nodes,
+            "pod_ips_per_node": ips_per_node,
+            "max_pods": max_nodes * ips_per_node,
+            "nodes_allocated": nodes_allocated,
+            "nodes_free": nodes_free,
+            "free_cidrs": [str(cidr) for cidr in free],
+        }
+    )
     if problems:
-        raise PlanError(problems, planner.conflicts, planner.warnings)
+        raise PlanError(problems, planner.conflicts, planner.warnings, partial)
 
     return {
-        "cluster_cidr": str(cluster),
-        "node_cidr_mask_size": mask,
-        "max_nodes": max_nodes,
-        "pod_ips_per_node": ips_per_node,
-        "max_pods": max_nodes * ips_per_node,
-        "nodes_allocated": nodes_allocated,
-        "nodes_free": nodes_free,
-        "node_blocks_in_use": blocks_in_use,
-        "free_cidrs": [str(cidr) for cidr in free],
+        **partial,
         "conflicts": planner.conflicts,
         "warnings": planner.warnings,
         "values": {
@@ -586,7 +603,7 @@ def _judge_widened(planner: _Planner, widened: Any, has_nodes: bool) -> str:
     """
     clashes = planner.overlapping_reserved(widened)
     if clashes:
-        labels = ", ".join(reserved.label for reserved, _ in clashes)
+        labels = ", ".join(reserved.label for reserved, _overlap in clashes)
         text = f"but it overlaps {labels}, so take another /{widened.prefixlen}"
         text += planner.suggestion(widened.prefixlen)
         if has_nodes:

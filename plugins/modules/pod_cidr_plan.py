@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: tke.flannel contributors
-# Apache License 2.0 (see LICENSE)
+# Copyright: (c) 2026, tke.flannel developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -32,14 +32,21 @@ description:
     addresses are unusable and Flannel's bridge C(cni0) takes the first host address as the
     Pods' gateway. A /24 gives 253.
 author:
-  - tke.flannel contributors
+  - tke.flannel developers (@tke-flannel)
 requirements:
   - netaddr
 attributes:
   check_mode:
+    description:
+      - Can run in check_mode and return the same result; the module never changes anything.
     support: full
   diff_mode:
+    description:
+      - Will return details on what has changed (or possibly needs changing in
+        check_mode), when in diff mode.
     support: none
+    details:
+      - The module only checks a plan and computes values; it has nothing to show as a diff.
 options:
   cluster_cidr:
     description:
@@ -146,17 +153,17 @@ EXAMPLES = r"""
 RETURN = r"""
 cluster_cidr:
   description: The cluster CIDR, in canonical form.
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: str
   sample: 10.244.0.0/16
 node_cidr_mask_size:
   description: The prefix length of each node's block.
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: int
   sample: 24
 max_nodes:
   description: How many node blocks the cluster CIDR holds.
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: int
   sample: 256
 pod_ips_per_node:
@@ -164,27 +171,27 @@ pod_ips_per_node:
     - Addresses of a node block that Pods can get. The network and broadcast addresses are
       excluded, and Flannel's bridge C(cni0) takes the first host address as gateway, so a
       /24 gives 253.
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: int
   sample: 253
 max_pods:
   description: RV(max_nodes) times RV(pod_ips_per_node).
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: int
   sample: 64768
 nodes_allocated:
   description: Node blocks already taken by a podCIDR in O(existing_node_cidrs).
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: int
   sample: 2
 nodes_free:
   description: Node blocks no podCIDR touches; RV(nodes_allocated) plus this is RV(max_nodes).
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: int
   sample: 254
 node_blocks_in_use:
   description: The podCIDR of each node in O(existing_node_cidrs), sorted by address.
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: list
   elements: dict
   contains:
@@ -197,7 +204,7 @@ node_blocks_in_use:
   sample: [{node: idc-node-1, cidr: 10.244.0.0/24}, {node: idc-node-2, cidr: 10.244.1.0/24}]
 free_cidrs:
   description: The free node blocks, aggregated into as few CIDRs as possible, in address order.
-  returned: success
+  returned: success, and on failure when the plan got far enough to compute it
   type: list
   elements: str
   sample: [10.244.2.0/23, 10.244.4.0/22]
@@ -231,6 +238,31 @@ plan_warnings:
   type: list
   elements: str
   sample: []
+plan_problems:
+  description:
+    - The broken rules, one sentence each with how to fix it; the failure message joins them.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["cluster_cidr 10.0.0.0/16 overlaps vpc_cidrs 10.0.0.0/8 (shared: 10.0.0.0/16);
+           choose a range outside the VPC, e.g. 172.16.0.0/16"]
+reserved_cidrs:
+  description:
+    - The ranges the cluster CIDR was checked against, in the order given (O(vpc_cidrs), the
+      IPv4 parts of O(service_cidr), O(extra_reserved_cidrs)), then the ranges always reserved
+      (link-local, loopback, C(0.0.0.0/8), multicast, class E).
+    - Lets a report draw the plan's surroundings without the module's options.
+  returned: success, and on failure of the plan's rules
+  type: list
+  elements: dict
+  contains:
+    option:
+      description: The option the range came from, or the name of an always reserved range.
+      type: str
+    cidr:
+      description: The range.
+      type: str
+  sample: [{option: vpc_cidrs, cidr: 172.16.0.0/16}, {option: link-local, cidr: 169.254.0.0/16}]
 values:
   description: Helm values derived from the plan.
   returned: success
@@ -278,7 +310,14 @@ def main() -> None:
     except PlanError as exc:
         for warning in exc.warnings:
             module.warn(warning)
-        module.fail_json(msg=str(exc), conflicts=exc.conflicts, plan_warnings=exc.warnings)
+        # What could be computed goes along, so a report can show where the plan breaks.
+        module.fail_json(
+            msg=str(exc),
+            plan_problems=exc.problems,
+            conflicts=exc.conflicts,
+            plan_warnings=exc.warnings,
+            **exc.partial,
+        )
 
     plan["plan_warnings"] = plan.pop("warnings")
     for warning in plan["plan_warnings"]:

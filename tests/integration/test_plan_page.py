@@ -110,8 +110,8 @@ def screenshot(tmp_path: Path, page: Path) -> Path:
     return png
 
 
-def png_pixels(path: Path) -> tuple[int, int, list[bytes], int]:
-    """Width, height, rows and bytes per pixel of an 8-bit RGB(A) PNG, read with the stdlib."""
+def png_pixels(path: Path) -> tuple[int, list[bytes], int]:
+    """Width, rows and bytes per pixel of an 8-bit RGB(A) PNG, read with the stdlib."""
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
@@ -149,12 +149,12 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes], int]:
                 line[x] = (line[x] + pred) & 0xFF
         rows.append(bytes(line))
         previous = line
-    return width, height, [bytes(row) for row in rows], bpp
+    return width, [bytes(row) for row in rows], bpp
 
 
 def colour_census(path: Path) -> tuple[int, int]:
     """How many distinct colours, and how many pixels of the conflict red, the image has."""
-    width, rows, bpp = png_pixels(path)[::2] + png_pixels(path)[3:]
+    width, rows, bpp = png_pixels(path)
     colours, red = set(), 0
     for row in rows:
         for x in range(0, width * bpp, bpp):

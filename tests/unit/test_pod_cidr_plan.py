@@ -527,6 +527,15 @@ def run_module(args: dict[str, Any]) -> ModuleExit:
     return caught.value
 
 
+_ALWAYS_RESERVED = [
+    {"option": "link-local", "cidr": "169.254.0.0/16"},
+    {"option": "loopback", "cidr": "127.0.0.0/8"},
+    {"option": "'this network'", "cidr": "0.0.0.0/8"},
+    {"option": "multicast", "cidr": "224.0.0.0/4"},
+    {"option": "reserved (class E)", "cidr": "240.0.0.0/4"},
+]
+
+
 def test_module_returns_the_whole_plan_unchanged():
     outcome = run_module(
         {
@@ -548,6 +557,7 @@ def test_module_returns_the_whole_plan_unchanged():
             "nodes_free": 3,
             "node_blocks_in_use": [{"node": "idc-1", "cidr": "10.244.1.0/24"}],
             "free_cidrs": ["10.244.0.0/24", "10.244.2.0/23"],
+            "reserved_cidrs": [{"option": "vpc_cidrs", "cidr": "172.16.0.0/16"}, *_ALWAYS_RESERVED],
             "conflicts": [],
             "plan_warnings": [],
             "values": {
@@ -558,13 +568,27 @@ def test_module_returns_the_whole_plan_unchanged():
     )
 
 
-def test_module_fails_with_every_problem_and_the_conflicts():
+def test_module_fails_with_every_problem_the_conflicts_and_what_it_computed():
     outcome = run_module({"cluster_cidr": "10.0.0.0/16", "vpc_cidrs": ["10.0.0.0/8"]})
+    problem = (
+        "cluster_cidr 10.0.0.0/16 overlaps vpc_cidrs 10.0.0.0/8 (shared: "
+        "10.0.0.0/16); choose a range outside the VPC, e.g. 172.16.0.0/16"
+    )
     assert (outcome.failed, outcome.result) == (
         True,
         {
-            "msg": "cluster_cidr 10.0.0.0/16 overlaps vpc_cidrs 10.0.0.0/8 (shared: "
-            "10.0.0.0/16); choose a range outside the VPC, e.g. 172.16.0.0/16",
+            "msg": problem,
+            "plan_problems": [problem],
+            "cluster_cidr": "10.0.0.0/16",
+            "node_cidr_mask_size": 24,
+            "max_nodes": 256,
+            "pod_ips_per_node": 253,
+            "max_pods": 64768,
+            "nodes_allocated": 0,
+            "nodes_free": 256,
+            "node_blocks_in_use": [],
+            "free_cidrs": ["10.0.0.0/16"],
+            "reserved_cidrs": [{"option": "vpc_cidrs", "cidr": "10.0.0.0/8"}, *_ALWAYS_RESERVED],
             "conflicts": [
                 {
                     "cidr": "10.0.0.0/16",
@@ -576,6 +600,38 @@ def test_module_fails_with_every_problem_and_the_conflicts():
             "plan_warnings": [],
         },
     )
+
+
+def test_failed_module_result_holds_the_node_blocks_but_no_chart_values():
+    outcome = run_module(
+        {
+            "cluster_cidr": "10.244.0.0/16",
+            "existing_node_cidrs": {"idc-1": "10.244.1.0/24", "idc-2": "10.244.1.0/24"},
+        }
+    )
+    assert (
+        outcome.failed,
+        outcome.result["node_blocks_in_use"],
+        outcome.result["nodes_allocated"],
+        "values" in outcome.result,
+    ) == (
+        True,
+        [{"node": "idc-1", "cidr": "10.244.1.0/24"}, {"node": "idc-2", "cidr": "10.244.1.0/24"}],
+        1,
+        False,
+    )
+
+
+def test_failed_module_result_without_a_cluster_cidr_still_lists_the_reserved_ranges():
+    outcome = run_module({"cluster_cidr": "nonsense", "service_cidr": "192.168.0.0/16"})
+    assert (outcome.result["reserved_cidrs"][0], "max_nodes" in outcome.result) == (
+        {"option": "service_cidr", "cidr": "192.168.0.0/16"},
+        False,
+    )
+
+
+def test_plan_error_keeps_what_was_computed_for_a_report():
+    assert failure(cluster_cidr="10.0.0.0/16", vpc_cidrs=["10.0.0.0/8"]).partial["max_nodes"] == 256
 
 
 def test_module_returns_warnings_as_plan_warnings():
