@@ -1,5 +1,5 @@
-# Copyright: tke.flannel contributors
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, tke.flannel developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Disable selected check calls inside TKE's node registration script.
 
 TKE's registration script (the one the console hands out for third-party

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: tke.flannel contributors
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, tke.flannel developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module: disable checks in TKE's node registration script."""
 
 from __future__ import annotations
@@ -31,13 +31,18 @@ description:
     show a token written on a nearby line, so use C(no_log) on the task if the script puts one
     there.
 author:
-  - tke.flannel developers
+  - tke.flannel developers (@tke-flannel)
 requirements:
   - bash on the managed host (for C(bash -n)).
 attributes:
   check_mode:
+    description:
+      - Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description:
+      - Will return details on what has changed (or possibly needs changing in
+        check_mode), when in diff mode.
     support: full
 options:
   path:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the Pod CIDR planner as the number of existing nodes grows.
 
 Plans a 10.0.0.0/8 cluster of /24 node blocks with 50 reserved ranges and
@@ -86,13 +85,13 @@ def main() -> None:
         if result["nodes_allocated"] != size:
             raise SystemExit(f"unexpected plan for {size} nodes: {result['nodes_allocated']}")
         timings = []
-        for _ in range(args.runs):
+        for _run in range(args.runs):
             start = time.perf_counter()
             run()
             timings.append(time.perf_counter() - start)
         tracemalloc.start()
         run()
-        _, peak = tracemalloc.get_traced_memory()
+        peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         rows.append((size, statistics.median(timings), peak))
 
@@ -102,7 +101,7 @@ def main() -> None:
     )
     header = ("nodes", "median ms", "peak MiB", "nodes x", "time x", "memory x")
     print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---:" for _ in header) + "|")
+    print("|" + "---:|" * len(header))
     previous = None
     for size, seconds, peak in rows:
         if previous is None:

@@ -220,7 +220,9 @@ up() {
     --bind-address 127.0.0.1 --leader-elect=false
   start kwok "$KWOK_DIR/kwok" \
     --kubeconfig "$STATE/kwok.kubeconfig" \
-    --config "$here/kwok-stages.yaml" \
+    --config "$here/kwok/node-ready.yaml" \
+    --config "$here/kwok/pod-running.yaml" \
+    --config "$here/kwok/pod-delete.yaml" \
     --manage-all-nodes=true \
     --node-lease-duration-seconds 40 \
     --server-address "127.0.0.1:10247"
@@ -243,7 +245,7 @@ up() {
     --registered-nodes "${LAB_REGISTERED_NODES:-2}" \
     --super-node "${LAB_SUPER_NODE:-0}" \
     --ip-masq-agent "${LAB_IP_MASQ_AGENT:-0}"
-  write_env
+  write_env "$podcidr_bin"
   log "lab is up: export KUBECONFIG=$STATE/admin.kubeconfig"
 }
 
@@ -259,6 +261,7 @@ LAB_HELM=$HELM_DIR/helm
 LAB_HELM_PLUGINS=$STATE/helm-plugins
 LAB_GATEWAY_IP=$GATEWAY_IP
 LAB_SERVICE_CIDR=$SERVICE_CIDR
+LAB_PODCIDR_CONTROLLER_BIN=$1
 EOF
   # helm-diff laid out as a helm plugin, for kubernetes.core.helm.
   local plug="$STATE/helm-plugins/diff"

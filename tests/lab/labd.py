@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab's host-side daemon: what a managed TKE cluster runs outside the nodes.
 
 - The ENI-IP admission backend behind the MutatingWebhookConfiguration

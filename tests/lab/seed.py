@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Seed the lab's API server as TKE ships a VPC-CNI cluster, or print its state.
 
 Objects are created only when missing, so `lab.sh up` can run again. The

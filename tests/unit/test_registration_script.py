@@ -50,7 +50,7 @@ def run_script(path: Path, tmp_path: Path, *args: str, env: dict | None = None):
     return proc.returncode, log.read_text().split()
 
 
-def patch_text(source: str, skip=SKIP, function="check") -> rs.Patch:
+def patch_text(source: str, skip=tuple(SKIP), function="check") -> rs.Patch:
     """Plan the patch and insist that bash accepts the result."""
     patch = rs.plan_patch(source, skip, function)
     assert rs.syntax_error(patch.after, rs.subprocess_runner) is None, patch.after
@@ -159,7 +159,7 @@ def test_shape_runs_only_the_remaining_checks_in_order(tmp_path, body, expected)
     assert before != after  # the stand-in checks did make a difference before the patch
 
 
-@pytest.mark.parametrize("body", [b for b, _ in SHAPES.values()], ids=SHAPES.keys())
+@pytest.mark.parametrize("body", [body for body, _expected in SHAPES.values()], ids=SHAPES.keys())
 def test_second_run_changes_nothing(body):
     first = patch_text(PRELUDE + body + EPILOGUE)
     second = rs.plan_patch(first.after, SKIP, "check")
