@@ -7,7 +7,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 log() { printf '[lab setup] %s\n' "$*" >&2; }
 
-debs=(podman runc netavark aardvark-dns debootstrap openssl iproute2 iptables)
+debs=(podman runc netavark aardvark-dns debootstrap openssl iproute2 iptables shellcheck chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
