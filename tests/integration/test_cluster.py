@@ -8,6 +8,7 @@ the order written (each builds on the state the previous one left).
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from kubernetes import client
@@ -421,9 +422,7 @@ class TestRollback:
             },
         }
         core.create_namespaced_pod("default", pod)
-        import time
-
-        for _ in range(30):
+        for _attempt in range(30):
             ip = core.read_namespaced_pod("flannel-user", "default").status.pod_ip
             if ip:
                 break
