@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.tke.flannel.plugins.module_utils.cluster_state import (
+    classify_nodes,
     eni_ip_pods,
     index_by_kind_name,
     node_lines,
@@ -26,6 +27,7 @@ class FilterModule:
     def filters(self):
         return {
             "worker_nodes": worker_nodes,
+            "classify_nodes": classify_nodes,
             "node_pod_cidrs": node_pod_cidrs,
             "eni_ip_pods": eni_ip_pods,
             "node_problems": node_problems,

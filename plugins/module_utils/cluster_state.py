@@ -262,3 +262,24 @@ def restore_order(objs: list[Obj], kinds: list[str]) -> list[Obj]:
         return (kind, 0 if o["metadata"]["name"] == "tke-eni-ipamd" else 1)
 
     return sorted(objs, key=key)
+
+
+def classify_nodes(nodes: list[Obj], registered_label: str) -> dict[str, list[str]]:
+    """Sort node names into super nodes, registered nodes and the rest.
+
+    REGISTERED_LABEL is "key=value" (or just "key") that registered nodes
+    carry. The rest are ordinary or native TKE nodes: VPC-CNI configured them,
+    and this collection does not reconfigure them.
+    """
+    key, _sep, value = registered_label.partition("=")
+    out: dict[str, list[str]] = {"super": [], "registered": [], "other": []}
+    for n in nodes:
+        labels = _labels(n)
+        name = n["metadata"]["name"]
+        if is_super_node(n):
+            out["super"].append(name)
+        elif key in labels and (not value or labels[key] == value):
+            out["registered"].append(name)
+        else:
+            out["other"].append(name)
+    return {k: sorted(v) for k, v in out.items()}

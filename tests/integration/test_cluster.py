@@ -491,3 +491,90 @@ class TestDrift:
         assert run.rc != 0
         assert "The webhook add-pod-eni-ip-limit-webhook is back" in run.out
         assert "no Pod can be created at all" in run.out
+
+
+class TestOrdinaryNodesAndIpMasqAgent:
+    """A cluster with an ordinary (CVM) node and ip-masq-agent: stop unless acknowledged;
+    ip-masq-agent pinned on request and restored by rollback."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def _lab(self):
+        fresh_lab(LAB_REGISTERED_NODES="0", LAB_ORDINARY_NODE="1", LAB_IP_MASQ_AGENT="1")
+        type(self).masq_before = client.AppsV1Api(api()).read_namespaced_daemon_set(
+            "ip-masq-agent", NS
+        )
+
+    def test_ordinary_node_stops_the_run_before_any_change(self):
+        audit = Audit()
+        run = playbook("site.yml", extra_vars=FAST)
+        assert run.rc != 0
+        assert "1 node(s) look like ordinary or native TKE nodes" in run.out
+        assert "10.0.2.20" in run.out and "preflight_acknowledge_vpc_cni_nodes=true" in run.out
+        assert audit.writes() == []
+
+    def test_acknowledged_with_ip_masq_agent_pinned(self):
+        run = playbook(
+            "site.yml",
+            extra_vars={
+                **FAST,
+                "preflight_acknowledge_vpc_cni_nodes": True,
+                "vpc_cni_neutralize_ip_masq_agent": True,
+            },
+        )
+        assert "ip-masq-agent runs in kube-system" in run.out
+        assert "Flannel masquerades Pod traffic leaving the cluster CIDR itself" in run.out
+        ds = client.AppsV1Api(api()).read_namespaced_daemon_set("ip-masq-agent", NS)
+        assert ds.spec.template.spec.node_selector == {"tke-flannel.io/vpc-cni-disabled": "true"}
+        # Acknowledged, the ordinary node is waited for like any other.
+        assert_site_outcome(run, expect_nodes=1)
+
+    def test_rollback_restores_ip_masq_agent(self):
+        run = playbook("rollback.yml", extra_vars={"rollback_force": True})
+        assert run.rc == 0, run.out[-3000:]
+        ds = client.AppsV1Api(api()).read_namespaced_daemon_set("ip-masq-agent", NS)
+        assert (
+            ds.spec.template.spec.node_selector == self.masq_before.spec.template.spec.node_selector
+        )
+
+
+class TestChartSources:
+    """Air-gapped operators: charts from a local .tgz and from a chart directory."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def _lab(self):
+        fresh_lab(LAB_REGISTERED_NODES="0", LAB_SUPER_NODE="1")
+
+    def test_local_tgz_and_chart_directory(self):
+        from .lab import REPO, STATE
+
+        run = playbook(
+            "site.yml",
+            extra_vars={
+                **FAST,
+                "podcidr_controller_chart_repo_url": "",
+                "podcidr_controller_chart_ref": str(
+                    STATE / "charts" / "podcidr-controller-1.1.0.tgz"
+                ),
+                "flannel_chart_repo_url": "",
+                "flannel_chart_ref": str(REPO / "tests" / "lab" / "charts" / "flannel-v0.28.9"),
+            },
+        )
+        assert run.rc == 0, run.out[-3000:]
+        c = api()
+        dep = client.AppsV1Api(c).read_namespaced_deployment("podcidr-controller", NS)
+        assert dep.metadata.labels["helm.sh/chart"] == "podcidr-controller-1.1.0"
+        ds = client.AppsV1Api(c).read_namespaced_daemon_set("kube-flannel-ds", "kube-flannel")
+        assert ds.spec.template.spec.containers[0].image == "docker.io/flannel/flannel:v0.28.9"
+
+    def test_super_node_gets_no_flannel_pod(self):
+        pods = client.CoreV1Api(api()).list_namespaced_pod("kube-flannel").items
+        assert pods == [] or all(p.spec.node_name != "eklet-subnet-lab-0" for p in pods)
+        ds = client.AppsV1Api(api()).read_namespaced_daemon_set("kube-flannel-ds", "kube-flannel")
+        affinity = ds.spec.template.spec.affinity.node_affinity
+        terms = affinity.required_during_scheduling_ignored_during_execution
+        exprs = [e.to_dict() for t in terms.node_selector_terms for e in t.match_expressions]
+        assert {
+            "key": "node.kubernetes.io/instance-type",
+            "operator": "NotIn",
+            "values": ["eklet"],
+        } in exprs

@@ -9,6 +9,7 @@
 #   LAB_REGISTERED_NODES   registered Node objects to seed (default 2)
 #   LAB_SUPER_NODE         1: also seed a super node (eklet)        (default 0)
 #   LAB_IP_MASQ_AGENT      1: also seed ip-masq-agent               (default 0)
+#   LAB_ORDINARY_NODE      1: also seed an ordinary (CVM) node      (default 0)
 #   LAB_WEBHOOK_TIED_TO_IPAMD  1: the ENI-IP webhook backend answers only
 #                          while tke-eni-ipamd has replicas, as where the
 #                          backend runs in the cluster              (default 0)
@@ -244,7 +245,8 @@ up() {
     --ca-file "$PKI/ca.crt" \
     --registered-nodes "${LAB_REGISTERED_NODES:-2}" \
     --super-node "${LAB_SUPER_NODE:-0}" \
-    --ip-masq-agent "${LAB_IP_MASQ_AGENT:-0}"
+    --ip-masq-agent "${LAB_IP_MASQ_AGENT:-0}" \
+    --ordinary-node "${LAB_ORDINARY_NODE:-0}"
   write_env "$podcidr_bin"
   log "lab is up: export KUBECONFIG=$STATE/admin.kubeconfig"
 }

@@ -134,6 +134,16 @@ def manifests(opts: argparse.Namespace) -> list[dict]:
                 [{"key": ENI_TAINT, "effect": "NoSchedule"}],
             )
         )
+    if opts.ordinary_node:
+        # An ordinary (CVM) node as TKE adds it: its instance type, and the
+        # ENI taint VPC-CNI removes once the node's ENI is ready.
+        objs.append(
+            node(
+                "10.0.2.20",
+                {"kubernetes.io/os": "linux", "node.kubernetes.io/instance-type": "S5.MEDIUM4"},
+                [{"key": ENI_TAINT, "effect": "NoSchedule"}],
+            )
+        )
     if opts.super_node:
         objs.append(
             node(
@@ -261,6 +271,7 @@ def main() -> int:
     ap.add_argument("--registered-nodes", type=int, default=2)
     ap.add_argument("--super-node", type=int, default=0)
     ap.add_argument("--ip-masq-agent", type=int, default=0)
+    ap.add_argument("--ordinary-node", type=int, default=0)
     opts = ap.parse_args()
     if opts.status:
         status(opts)

@@ -162,3 +162,22 @@ def test_release_lines_say_when_a_release_is_missing():
         "  kube-flannel/flannel: not installed",
         "  kube-system/p: chart p-1.1.0, app 1.1.0, revision 2, deployed",
     ]
+
+
+def test_classify_nodes_by_registered_label():
+    nodes = [
+        node("reg", instance_type="external"),
+        node("cvm", instance_type="S5.MEDIUM4"),
+        node("bare"),
+        node("eklet-1", instance_type="eklet"),
+    ]
+    assert cs.classify_nodes(nodes, "node.kubernetes.io/instance-type=external") == {
+        "super": ["eklet-1"],
+        "registered": ["reg"],
+        "other": ["bare", "cvm"],
+    }
+
+
+def test_classify_nodes_by_label_key_only():
+    nodes = [node("reg", instance_type="anything"), node("bare")]
+    assert cs.classify_nodes(nodes, "node.kubernetes.io/instance-type")["registered"] == ["reg"]
