@@ -4,6 +4,7 @@
 #   lab.sh up      build (cached) and start everything, seed TKE's objects
 #   lab.sh status  what runs, and what the cluster holds
 #   lab.sh down    stop every process the lab started and remove its files
+#   nodes.sh up [N]|down|status   registered-node machines (containers, SSH)
 #
 # Options (environment):
 #   LAB_REGISTERED_NODES   registered Node objects to seed (default 2)
@@ -289,6 +290,7 @@ status() {
       rc=1
     fi
   done
+  bash "$here/nodes.sh" status || true
   if [[ -s "$STATE/labd.status" ]]; then cat "$STATE/labd.status"; fi
   if api_ready 2>/dev/null; then
     python3 "$here/seed.py" --kubeconfig "$STATE/admin.kubeconfig" --status
@@ -319,6 +321,7 @@ down() {
   for n in labd kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     stop "$n"
   done
+  bash "$here/nodes.sh" down || true
   if command -v podman >/dev/null && podman network exists "$NETWORK_NAME" 2>/dev/null; then
     podman network rm -f "$NETWORK_NAME" >/dev/null
     log "removed podman network $NETWORK_NAME"
