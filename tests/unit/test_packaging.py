@@ -117,3 +117,13 @@ def test_awx_surveys_only_set_declared_role_inputs():
         for question in template["survey"]:
             assert question["variable"] in declared, (template["name"], question["variable"])
             assert question["type"] in {"text", "integer", "multiplechoice", "password"}
+
+
+def test_role_readmes_match_their_argument_specs():
+    result = subprocess.run(
+        ["python3", str(REPO / "tools" / "role_readmes.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
