@@ -37,6 +37,12 @@ class Run:
     recap: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
+    def text(self) -> str:
+        """The output with whitespace folded and YAML's doubled quotes undone, for
+        phrases the yaml callback wrapped across lines."""
+        return " ".join(self.out.split()).replace("''", "'")
+
+    @property
     def changed(self) -> int:
         return sum(h["changed"] for h in self.recap.values())
 

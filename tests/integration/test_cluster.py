@@ -71,9 +71,9 @@ def assert_site_outcome(run, expect_nodes: int) -> None:
     # Without the real controller nothing allocates podCIDRs: verify must
     # say so, node by node, and everything before it must have been done.
     assert run.rc != 0
-    assert f"0 of {expect_nodes} node(s) ready" in run.out, run.out[-3000:]
-    assert "has no podCIDR" in run.out
-    assert "Stop if a node is not ready for Flannel" in run.out, why
+    assert f"0 of {expect_nodes} node(s) ready" in run.text, run.out[-3000:]
+    assert "has no podCIDR" in run.text
+    assert "Stop if a node is not ready for Flannel" in run.text, why
 
 
 class TestBadInputStopsBeforeAnyChange:
@@ -87,8 +87,8 @@ class TestBadInputStopsBeforeAnyChange:
         audit = Audit()
         run = playbook("site.yml", extra_vars={"tke_flannel_kubeconfig": "/nonexistent/kubeconfig"})
         assert run.rc != 0
-        assert "tke_flannel_kubeconfig /nonexistent/kubeconfig does not exist" in run.out
-        assert "Download the cluster's kubeconfig from the TKE console" in run.out
+        assert "tke_flannel_kubeconfig /nonexistent/kubeconfig does not exist" in run.text
+        assert "Download the cluster's kubeconfig from the TKE console" in run.text
         assert audit.writes() == []
 
     def test_unreachable_api_server(self, tmp_path):
@@ -99,14 +99,14 @@ class TestBadInputStopsBeforeAnyChange:
         kubeconfig.write_text(text.replace("https://127.0.0.1:6443", "https://127.0.0.1:1"))
         run = playbook("site.yml", extra_vars={"tke_flannel_kubeconfig": str(kubeconfig)})
         assert run.rc != 0
-        assert f"in {kubeconfig} did not answer" in run.out
-        assert "Check that API access is opened in the TKE console" in run.out
+        assert f"in {kubeconfig} did not answer" in run.text
+        assert "Check that API access is opened in the TKE console" in run.text
 
     def test_missing_helm(self):
         audit = Audit()
         run = playbook("site.yml", extra_vars={"tke_flannel_helm_binary": "/opt/none/helm"})
         assert run.rc != 0
-        assert "tke_flannel_helm_binary /opt/none/helm: not found or not runnable" in run.out
+        assert "tke_flannel_helm_binary /opt/none/helm: not found or not runnable" in run.text
         assert audit.writes() == []
 
     def test_cluster_cidr_overlapping_the_vpc(self):
@@ -119,7 +119,7 @@ class TestBadInputStopsBeforeAnyChange:
             },
         )
         assert run.rc != 0
-        assert "cluster_cidr 10.0.0.0/16 overlaps vpc_cidrs 10.0.0.0/8" in run.out
+        assert "cluster_cidr 10.0.0.0/16 overlaps vpc_cidrs 10.0.0.0/8" in run.text
         assert audit.writes() == []
 
     def test_nothing_changed_in_the_cluster(self):
@@ -218,7 +218,7 @@ class TestSiteOnAClusterWithRegisteredNodes:
         assert bare_after.metadata.uid == bare_before.metadata.uid
         # It still carries ENI-IP (no controller would recreate it) and is named.
         assert eni_request(bare_after) == "1"
-        assert "lab-bare-debug" in self.run.out
+        assert "lab-bare-debug" in self.run.text
 
     def test_coredns_recreated_without_eni_ip(self):
         before = self.before["coredns"]
@@ -274,8 +274,8 @@ class TestNoSchedulableNodeYet:
 
     def test_site_completes_and_says_what_waits(self):
         assert self.run.rc == 0, self.run.out[-4000:]
-        assert "No node can take podcidr-controller yet" in self.run.out
-        assert "start when registered nodes join" in self.run.out
+        assert "No node can take podcidr-controller yet" in self.run.text
+        assert "start when registered nodes join" in self.run.text
 
     def test_podcidr_controller_sized_to_one_replica(self):
         dep = client.AppsV1Api(api()).read_namespaced_deployment("podcidr-controller", NS)
@@ -389,8 +389,10 @@ def tke_objects(c: client.ApiClient) -> dict[str, dict]:
         for field in ("uid", "resourceVersion", "creationTimestamp", "generation"):
             d["metadata"].pop(field, None)
         d["metadata"].pop("managedFields", None)
-        # The Deployment controller's revision counter moves with each rollout.
-        (d["metadata"].get("annotations") or {}).pop("deployment.kubernetes.io/revision", None)
+        # The controllers' revision counters move with each rollout.
+        annotations = d["metadata"].get("annotations") or {}
+        annotations.pop("deployment.kubernetes.io/revision", None)
+        annotations.pop("deprecated.daemonset.template.generation", None)
         out[key] = d
     return out
 
@@ -433,9 +435,9 @@ class TestRollback:
         assert run.rc != 0
         assert (
             "1 Pod(s) use addresses of Flannel's network 10.244.0.0/16: default/flannel-user"
-            in run.out
+            in run.text
         )
-        assert "rollback_force=true" in run.out
+        assert "rollback_force=true" in run.text
         assert audit.writes() == []
         assert apps.read_namespaced_deployment("tke-eni-ipamd", NS).spec.replicas == 0
         core.delete_namespaced_pod("flannel-user", "default")
@@ -443,7 +445,7 @@ class TestRollback:
     def test_restores_what_was_seeded(self):
         run = playbook("rollback.yml", extra_vars={"rollback_force": True})
         assert run.rc == 0, run.out[-3000:]
-        assert "Node podCIDRs stay" in run.out
+        assert "Node podCIDRs stay" in run.text
         assert tke_objects(api()) == self.seeded
 
     def test_releases_and_record_removed(self):
@@ -460,7 +462,7 @@ class TestRollback:
         audit = Audit()
         run = playbook("rollback.yml")
         assert run.rc == 0 and run.changed == 0, run.changed_tasks()
-        assert "Nothing to do" in run.out
+        assert "Nothing to do" in run.text
         assert audit.writes() == []
 
 
@@ -489,8 +491,8 @@ class TestDrift:
         client.AdmissionregistrationV1Api(api()).create_mutating_webhook_configuration(self.hook)
         run = playbook("verify.yml", extra_vars=FAST)
         assert run.rc != 0
-        assert "The webhook add-pod-eni-ip-limit-webhook is back" in run.out
-        assert "no Pod can be created at all" in run.out
+        assert "The webhook add-pod-eni-ip-limit-webhook is back" in run.text
+        assert "no Pod can be created at all" in run.text
 
 
 class TestOrdinaryNodesAndIpMasqAgent:
@@ -508,8 +510,8 @@ class TestOrdinaryNodesAndIpMasqAgent:
         audit = Audit()
         run = playbook("site.yml", extra_vars=FAST)
         assert run.rc != 0
-        assert "1 node(s) look like ordinary or native TKE nodes" in run.out
-        assert "10.0.2.20" in run.out and "preflight_acknowledge_vpc_cni_nodes=true" in run.out
+        assert "1 node(s) look like ordinary or native TKE nodes" in run.text
+        assert "10.0.2.20" in run.text and "preflight_acknowledge_vpc_cni_nodes=true" in run.text
         assert audit.writes() == []
 
     def test_acknowledged_with_ip_masq_agent_pinned(self):
@@ -521,8 +523,8 @@ class TestOrdinaryNodesAndIpMasqAgent:
                 "vpc_cni_neutralize_ip_masq_agent": True,
             },
         )
-        assert "ip-masq-agent runs in kube-system" in run.out
-        assert "Flannel masquerades Pod traffic leaving the cluster CIDR itself" in run.out
+        assert "ip-masq-agent runs in kube-system" in run.text
+        assert "Flannel masquerades Pod traffic leaving the cluster CIDR itself" in run.text
         ds = client.AppsV1Api(api()).read_namespaced_daemon_set("ip-masq-agent", NS)
         assert ds.spec.template.spec.node_selector == {"tke-flannel.io/vpc-cni-disabled": "true"}
         # Acknowledged, the ordinary node is waited for like any other.
