@@ -1,0 +1,17 @@
+# Copyright: (c) 2026, tke.flannel developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over a registered node's network state; the logic is in module_utils.node_state."""
+
+from __future__ import annotations
+
+from ansible_collections.tke.flannel.plugins.module_utils.node_state import (
+    bridge_ports,
+    node_leftovers,
+)
+
+
+class FilterModule:
+    """tke.flannel filters over `ip -j` output of a node."""
+
+    def filters(self):
+        return {"node_leftovers": node_leftovers, "bridge_ports": bridge_ports}
