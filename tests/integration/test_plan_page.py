@@ -19,17 +19,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .lab import REPO, STATE, playbook
+from .lab import REPO, playbook
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium is not installed (tests/lab/setup-host.sh installs Debian's chromium)",
 )
-needs_lab = pytest.mark.skipif(
-    not (STATE / "lab.env").exists(),
-    reason=f"the lab is not up ({STATE / 'lab.env'} is missing); run bash tests/lab/lab.sh up",
-)
+# Brings the lab up when it is not.
+needs_lab = pytest.mark.usefixtures("lab_is_up")
 
 #: The colour the page draws conflicts in (#d0021b).
 CONFLICT_RED = (0xD0, 0x02, 0x1B)

@@ -18,7 +18,7 @@ import time
 import pytest
 from kubernetes import client
 
-from .lab import REPO, STATE, Run, api, playbook
+from .lab import REPO, STATE, Run, api, lab, playbook
 
 NODES_SH = REPO / "tests" / "lab" / "nodes.sh"
 SCRIPT = REPO / "tests" / "lab" / "node" / "tke-register.sh"
@@ -30,11 +30,6 @@ DEST = "/root/tke-registration.sh"
 SYSCTL_FILE = "/etc/sysctl.d/90-tke-flannel.conf"
 MODULES_FILE = "/etc/modules-load.d/tke-flannel-br_netfilter.conf"
 CNI_BACKUP = "/etc/cni/net.d.tke-flannel-backup"
-
-pytestmark = pytest.mark.skipif(
-    not (STATE / "lab.env").exists(),
-    reason=f"the lab is not up ({STATE / 'lab.env'} is missing): run tests/lab/lab.sh up",
-)
 
 
 def nodes_sh(*args: str, env: dict[str, str] | None = None) -> str:
@@ -94,6 +89,7 @@ def run_nodes_yml() -> Run:
 def runs(tmp_path_factory):
     """Three fresh nodes, nodes.yml run twice; everything removed afterwards."""
     logs = tmp_path_factory.mktemp("nodes-yml")
+    lab("up")
     core = client.CoreV1Api(api())
     nodes_sh("down")
     delete_nodes(core)
