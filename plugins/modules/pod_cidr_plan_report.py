@@ -25,16 +25,8 @@ description:
   - Also returns the plan as a text table, for the play's output.
 author:
   - tke.flannel developers (@tke-flannel)
-attributes:
-  check_mode:
-    description:
-      - Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description:
-      - Will return details on what has changed (or possibly needs changing in check_mode), when
-        in diff mode.
-    support: full
+extends_documentation_fragment:
+  - tke.flannel.attributes
 options:
   plan:
     description:

@@ -34,16 +34,8 @@ author:
   - tke.flannel developers (@tke-flannel)
 requirements:
   - bash on the managed host (for C(bash -n)).
-attributes:
-  check_mode:
-    description:
-      - Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description:
-      - Will return details on what has changed (or possibly needs changing in
-        check_mode), when in diff mode.
-    support: full
+extends_documentation_fragment:
+  - tke.flannel.attributes
 options:
   path:
     description:

@@ -165,7 +165,7 @@ def test_registration_creates_the_node(runs, i):
         ("tke.cloud.tencent.com/eni-ip-unavailable", "NoSchedule")
     ]
     # kwok takes the Node over once it exists: give its status update a moment.
-    for _ in range(20):
+    for _attempt in range(20):
         addresses = core.read_node(NAMES[i]).status.addresses or []
         internal = [a.address for a in addresses if a.type == "InternalIP"]
         if internal:

@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 from ansible.module_utils import basic
+from module_args import patch_module_args
 
 from ansible_collections.tke.flannel.plugins.module_utils import plan_report
 from ansible_collections.tke.flannel.plugins.module_utils.pod_cidr_plan import (
@@ -16,17 +17,6 @@ from ansible_collections.tke.flannel.plugins.module_utils.pod_cidr_plan import (
     plan_pod_cidr,
 )
 from ansible_collections.tke.flannel.plugins.modules import pod_cidr_plan_report as module
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19
-    import contextlib
-
-    @contextlib.contextmanager
-    def patch_module_args(args: dict[str, Any] | None = None):
-        payload = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload):
-            yield
 
 
 def registered(**options: Any) -> dict[str, Any]:
