@@ -7,12 +7,15 @@ from __future__ import annotations
 from ansible_collections.tke.flannel.plugins.module_utils.cluster_state import (
     classify_nodes,
     eni_ip_pods,
+    flannel_pod_problems,
     index_by_kind_name,
     node_lines,
     node_pod_cidrs,
     node_problems,
+    plan_message_for_operator,
     pods_in_network,
     problem_text,
+    read_kubeconfig,
     release_lines,
     restorable,
     restore_order,
@@ -27,6 +30,9 @@ class FilterModule:
     def filters(self):
         return {
             "worker_nodes": worker_nodes,
+            "plan_message_for_operator": plan_message_for_operator,
+            "flannel_pod_problems": flannel_pod_problems,
+            "read_kubeconfig": read_kubeconfig,
             "classify_nodes": classify_nodes,
             "node_pod_cidrs": node_pod_cidrs,
             "eni_ip_pods": eni_ip_pods,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.tke.flannel.plugins.module_utils.node_state import (
     bridge_ports,
+    mask,
     node_leftovers,
 )
 
@@ -14,4 +15,4 @@ class FilterModule:
     """tke.flannel filters over `ip -j` output of a node."""
 
     def filters(self):
-        return {"node_leftovers": node_leftovers, "bridge_ports": bridge_ports}
+        return {"node_leftovers": node_leftovers, "bridge_ports": bridge_ports, "mask": mask}

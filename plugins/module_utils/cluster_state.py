@@ -283,3 +283,63 @@ def classify_nodes(nodes: list[Obj], registered_label: str) -> dict[str, list[st
         else:
             out["other"].append(name)
     return {k: sorted(v) for k, v in out.items()}
+
+
+def read_kubeconfig(text: str) -> dict[str, Any]:
+    """The contexts of a kubeconfig, or why the text is not one.
+
+    Returns {"error": "", "contexts": [...], "current": "..."}; "error" says
+    what is wrong when the text does not parse as YAML or has no contexts.
+    """
+    import yaml  # PyYAML ships with ansible-core
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        return {"error": f"it is not YAML{where}", "contexts": [], "current": ""}
+    if not isinstance(doc, dict) or not isinstance(doc.get("clusters"), list):
+        return {"error": "it is not a kubeconfig (no clusters list)", "contexts": [], "current": ""}
+    contexts = [c.get("name", "") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+    if not contexts:
+        return {"error": "it has no contexts", "contexts": [], "current": ""}
+    return {"error": "", "contexts": contexts, "current": doc.get("current-context") or ""}
+
+
+def flannel_pod_problems(nodes: list[Obj], pods: list[Obj]) -> list[dict[str, str]]:
+    """Worker nodes without a ready Flannel Pod, one finding each."""
+    ready_on = set()
+    for pod in pods:
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+            ready_on.add((pod.get("spec") or {}).get("nodeName"))
+    return [
+        {
+            "node": name,
+            "problem": "has no ready Flannel Pod",
+            "fix": "look at the kube-flannel-ds Pod on it and its log (kube-flannel namespace)",
+        }
+        for name in worker_nodes(nodes)
+        if name not in ready_on
+    ]
+
+
+PLAN_OPTIONS = (
+    "cluster_cidr",
+    "node_cidr_mask_size",
+    "vpc_cidrs",
+    "service_cidr",
+    "extra_reserved_cidrs",
+    "node_count",
+    "max_pods_per_node",
+)
+
+
+def plan_message_for_operator(msg: str, prefix: str = "tke_flannel_") -> str:
+    """The planner's message with its option names turned into the variables the
+    operator sets (cluster_cidr -> tke_flannel_cluster_cidr)."""
+    import re
+
+    pattern = r"(?<![A-Za-z0-9_])(" + "|".join(PLAN_OPTIONS) + r")(?![A-Za-z0-9_])"
+    return re.sub(pattern, lambda m: prefix + m.group(1), msg)

@@ -104,3 +104,15 @@ def node_leftovers(
 def bridge_ports(links: list[dict[str, Any]], bridge: str = "cni0") -> list[str]:
     """Interfaces attached to BRIDGE (Pods' veths), from `ip -j link`."""
     return sorted(link["ifname"] for link in links if link.get("master") == bridge)
+
+
+def mask(lines: list[str], secrets: list[str]) -> list[str]:
+    """LINES with every occurrence of each of SECRETS (the registration script's
+    arguments, which may carry a token) replaced by ***."""
+    hidden = sorted({s for s in secrets if s and len(str(s)) >= 3}, key=len, reverse=True)
+    out = []
+    for line in lines:
+        for secret in hidden:
+            line = line.replace(str(secret), "***")
+        out.append(line)
+    return out

@@ -119,8 +119,45 @@ class TestBadInputStopsBeforeAnyChange:
             },
         )
         assert run.rc != 0
-        assert "cluster_cidr 10.0.0.0/16 overlaps vpc_cidrs 10.0.0.0/8" in run.text
+        assert (
+            "tke_flannel_cluster_cidr 10.0.0.0/16 overlaps tke_flannel_vpc_cidrs 10.0.0.0/8"
+            in run.text
+        )
         assert audit.writes() == []
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            (
+                {"flannel_chart_version": "v9.9.9"},
+                "flannel_chart_repo_url, flannel_chart_ref: helm can't get chart flannel"
+                " version v9.9.9",
+            ),
+            (
+                {"flannel_chart_repo_url": "http://127.0.0.1:9/"},
+                "helm can't get chart flannel version v0.28.9 from http://127.0.0.1:9/",
+            ),
+            ({"flannel_vxlan_port": 70000}, "flannel_vxlan_port 70000 is not a UDP port"),
+            ({"flannel_mtu": -7}, "flannel_mtu -7 is not a usable MTU"),
+            ({"flannel_iface": "eth0 --foo"}, 'flannel_iface "eth0 --foo" is not an interface'),
+            ({"flannel_mtu": "abc"}, "flannel_mtu"),
+            ({"tke_flannel_context": "nope"}, "tke_flannel_context nope is not a context of"),
+        ],
+    )
+    def test_later_roles_inputs_checked_first(self, extra, message):
+        """A bad input of a role late in the run stops it before the first role writes."""
+        audit = Audit()
+        run = playbook("site.yml", extra_vars=extra)
+        assert run.rc != 0
+        assert message in run.text
+        assert audit.writes() == []
+
+    def test_not_a_kubeconfig(self, tmp_path):
+        bogus = tmp_path / "kubeconfig"
+        bogus.write_text("just some text\n")
+        run = playbook("site.yml", extra_vars={"tke_flannel_kubeconfig": str(bogus)})
+        assert run.rc != 0
+        assert f"tke_flannel_kubeconfig {bogus} is not usable: it is not a kubeconfig" in run.text
 
     def test_nothing_changed_in_the_cluster(self):
         c = api()

@@ -161,7 +161,13 @@ def manifests(opts: argparse.Namespace) -> list[dict]:
         },
         daemonset("tke-eni-agent", f"{TKE_IMAGE}/tke-eni-agent:v3.8.0"),
         daemonset("tke-cni-agent", f"{TKE_IMAGE}/tke-cni-agent:v3.8.0"),
-        deployment("tke-eni-ipamd", f"{TKE_IMAGE}/tke-eni-ipamd:v3.8.0", 2, hostNetwork=True),
+        deployment(
+            "tke-eni-ipamd",
+            f"{TKE_IMAGE}/tke-eni-ipamd:v3.8.0",
+            2,
+            hostNetwork=True,
+            tolerations=PIN_TOLERATE_ALL,
+        ),
         deployment("tke-eni-ip-scheduler", f"{TKE_IMAGE}/tke-eni-ip-scheduler:v3.8.0", 2),
         {
             "apiVersion": "v1",

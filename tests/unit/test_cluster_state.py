@@ -181,3 +181,25 @@ def test_classify_nodes_by_registered_label():
 def test_classify_nodes_by_label_key_only():
     nodes = [node("reg", instance_type="anything"), node("bare")]
     assert cs.classify_nodes(nodes, "node.kubernetes.io/instance-type")["registered"] == ["reg"]
+
+
+def test_flannel_pod_problems_names_nodes_without_a_ready_pod():
+    ready = {
+        "spec": {"nodeName": "a"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    pending = {
+        "spec": {"nodeName": "b"},
+        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+    }
+    nodes = [node("a"), node("b"), node("c"), node("s", instance_type="eklet")]
+    problems = cs.flannel_pod_problems(nodes, [ready, pending])
+    assert [p["node"] for p in problems] == ["b", "c"]
+
+
+def test_plan_message_names_the_operators_variables():
+    msg = "cluster_cidr 10.0.0.0/16 overlaps vpc_cidrs 10.0.0.0/8; tke_flannel_service_cidr stays"
+    assert cs.plan_message_for_operator(msg) == (
+        "tke_flannel_cluster_cidr 10.0.0.0/16 overlaps tke_flannel_vpc_cidrs 10.0.0.0/8;"
+        " tke_flannel_service_cidr stays"
+    )

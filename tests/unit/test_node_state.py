@@ -84,3 +84,14 @@ def test_bridge_ports_lists_attached_veths():
         {"ifname": "v2", "master": "br"},
     ]
     assert bridge_ports(links) == ["veth1"]
+
+
+def test_mask_hides_every_argument_value():
+    from ansible_collections.tke.flannel.plugins.module_utils.node_state import mask
+
+    lines = ["ERROR: unknown argument LEAKME123", "token abc not accepted", "ok"]
+    assert mask(lines, ["--token", "LEAKME123", "abc"]) == [
+        "ERROR: unknown argument ***",
+        "token *** not accepted",
+        "ok",
+    ]
