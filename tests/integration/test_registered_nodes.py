@@ -193,3 +193,9 @@ def test_second_run_changes_nothing(runs):
     for i in (1, 2):
         assert second.recap[NAMES[i]]["changed"] == 0, second.changed_tasks()
     assert "Run the registration script" not in second.changed_tasks()
+
+
+def test_summary_names_the_failed_node(runs):
+    first, _second, _core = runs
+    assert "Prepared 2 of 3 node(s)." in first.text
+    assert f"Down or failed: {NAMES[3]}" in first.text
