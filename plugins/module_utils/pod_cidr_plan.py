@@ -129,8 +129,12 @@ def parse_cidr(value: Any, where: str) -> Any:
         )
     text = value.strip()
     if "/" not in text:
+        if netaddr.valid_ipv4(text) or netaddr.valid_ipv6(text):
+            raise PlanError(
+                [f"{where} {text} has no prefix length; write it as address/prefix, {_EXAMPLE}"]
+            )
         raise PlanError(
-            [f"{where} {text} has no prefix length; write it as address/prefix, {_EXAMPLE}"]
+            [f"{where} {text} is not a CIDR; write it as address/prefix length, {_EXAMPLE}"]
         )
     try:
         network = netaddr.IPNetwork(text)
@@ -138,6 +142,15 @@ def parse_cidr(value: Any, where: str) -> Any:
         raise PlanError(
             [f"{where} {text} is not a valid CIDR; write it as address/prefix, {_EXAMPLE}"]
         ) from None
+    if not text.rsplit("/", 1)[1].isdigit():
+        # netaddr also reads a netmask or hostmask after the slash (10.244.0.0/0.0.255.255
+        # as /16); an operator who writes one may mean something else, so insist on /N.
+        raise PlanError(
+            [
+                f"{where} {text} gives a mask after the slash, not a prefix length; write it "
+                f"as {network.cidr}"
+            ]
+        )
     if network.ip != network.network:
         raise PlanError(
             [f"{where} {text} is not a network address (host bits set); use {network.cidr}"]
@@ -281,11 +294,31 @@ class _Planner:
             return None
         return network
 
+    def parse_node_podcidr(self, value: Any, node: str) -> Any | None:
+        """Parse a node's existing spec.podCIDR, which podcidr-controller never rewrites."""
+        where = f"existing_node_cidrs: node {node} podCIDR"
+        network = self.parse(value, where)
+        if network is not None and network.version != 4:
+            self.problems.append(
+                f"{where} {network} is IPv6; podcidr-controller allocates IPv4 only, so it did "
+                f"not set this podCIDR and will not replace it; remove the node's podCIDR by "
+                f"re-registering node {node} (delete the Node object and register it again)"
+            )
+            return None
+        return network
+
     def add_reserved(self, values: Iterable[Any], option: str, outside: str) -> None:
         seen = {(r.option, r.network) for r in self.reserved}
         for value in values:
             network = self.parse(value, f"{option} entry")
             if network is None:
+                continue
+            if network.version == 4 and network.prefixlen == 0:
+                actual = "the VPC's actual CIDR" if option == "vpc_cidrs" else "the actual range"
+                self.problems.append(
+                    f"{option} entry {network} covers all of IPv4, so no Pod range can stay "
+                    f"outside it; it must be {actual}, e.g. 172.16.0.0/16"
+                )
                 continue
             if network.version != 4:
                 # Limitation: only IPv4 is planned, so an IPv6 range can't collide
@@ -330,13 +363,13 @@ class _Planner:
         return found
 
 
-def _check_int(value: Any, option: str, minimum: int, problems: list[str]) -> int | None:
+def _check_int(value: Any, option: str, minimum: int | None, problems: list[str]) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         problems.append(f"{option} {value!r} is not an integer; give a whole number")
         return None
-    if value < minimum:
+    if minimum is not None and value < minimum:
         problems.append(f"{option} {value} is below {minimum}; give {minimum} or more")
         return None
     return value
@@ -375,12 +408,20 @@ def plan_pod_cidr(
 
     cluster = planner.parse_allocatable(cluster_cidr, "cluster_cidr")
 
-    mask = _check_int(node_cidr_mask_size, "node_cidr_mask_size", 1, problems)
-    if mask is not None and mask > LONGEST_NODE_MASK:
+    mask = _check_int(node_cidr_mask_size, "node_cidr_mask_size", None, problems)
+    if mask is not None and not 1 <= mask <= LONGEST_NODE_MASK:
+        shortest = cluster.prefixlen + 1 if cluster is not None else 1
+        why = (
+            "leaves no address for Pods (network, broadcast and the cni0 gateway take 3 "
+            "addresses of a block)"
+            if mask > LONGEST_NODE_MASK
+            else "is not a prefix length"
+        )
         problems.append(
-            f"node_cidr_mask_size {mask} leaves no address for Pods: a /{mask} block has "
-            f"{2 ** (32 - mask)} addresses and network, broadcast and the cni0 gateway take 3; "
-            f"use {LONGEST_NODE_MASK} or less (24 gives {pod_ips_per_node(24)} Pod addresses)"
+            f"node_cidr_mask_size {mask} {why}; give a prefix length longer than the "
+            f"cluster_cidr prefix and at most {LONGEST_NODE_MASK} "
+            f"({shortest} to {LONGEST_NODE_MASK}), e.g. 24 for {pod_ips_per_node(24)} Pod "
+            "addresses per node"
         )
         mask = None
     if cluster is not None and cluster.prefixlen >= LONGEST_NODE_MASK:
@@ -407,6 +448,15 @@ def plan_pod_cidr(
         service_cidrs = [service_cidr]
     planner.add_reserved(vpc_cidrs or [], "vpc_cidrs", "the VPC")
     planner.add_reserved(service_cidrs, "service_cidr", "the Service CIDR")
+    for option, given, what in (
+        ("vpc_cidrs", vpc_cidrs, "the VPC"),
+        ("service_cidr", service_cidrs, "the Service CIDR"),
+    ):
+        if not given:
+            planner.warnings.append(
+                f"{option} was not given, so the overlap check against {what} was skipped; "
+                f"set {option} to have cluster_cidr checked against it"
+            )
     planner.add_reserved(
         extra_reserved_cidrs or [], "extra_reserved_cidrs", "the reserved on-premises ranges"
     )
@@ -476,7 +526,7 @@ def _parse_nodes(planner: _Planner, existing: Mapping[str, Any] | None) -> list[
     for name, value in existing.items():
         if value is None or (isinstance(value, str) and not value.strip()):
             continue  # the node has no podCIDR yet: podcidr-controller will give it one
-        network = planner.parse_allocatable(value, f"existing_node_cidrs: node {name} podCIDR")
+        network = planner.parse_node_podcidr(value, str(name))
         if network is not None:
             nodes.append((str(name), network))
     return nodes

@@ -30,13 +30,14 @@ The logic has no Ansible dependency so that it can be unit-tested directly;
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 MARKER = "tke.flannel: disabled"
 """Text that tags every rewrite of this module, so a later run recognises it."""
@@ -81,6 +82,11 @@ _REDIRECTIONS = frozenset({"<<<", "&>>", ">>", ">&", "<&", "<>", ">|", "&>", "<"
 _HEREDOCS = frozenset({"<<", "<<-"})
 _CONTROL = frozenset({";;&", ";;", ";&", "&&", "||", "|&", ";", "&", "|", "(", ")"})
 _METACHARS = frozenset(" \t\n;&|()<>")
+# The lexer's fast paths: one regex match instead of a Python step per character.
+_OPERATOR_RE = re.compile("|".join(re.escape(op) for op in _OPERATORS))
+_BLANKS_RE = re.compile(r"[ \t\r]+")
+# A run of characters that need no rule of their own inside a word.
+_PLAIN_WORD_RE = re.compile(r"[^\\'\"`$ \t\n;&|()<>]+")
 
 # Reserved words after which the next word is again a command.
 _KEEPS_COMMAND_POSITION = frozenset(
@@ -89,18 +95,48 @@ _KEEPS_COMMAND_POSITION = frozenset(
 # Words that open or close a block; a block left with no command is a syntax error.
 _BLOCK_OPENERS = frozenset({"{", "then", "do", "else"})
 _BLOCK_CLOSERS = frozenset({"}", "fi", "done", "esac", "elif", "else"})
+# Reserved words (and braces) that open and close a compound command.
+_COMPOUND_OPENERS = frozenset({"if", "case", "while", "until", "for", "select", "{"})
+_COMPOUND_CLOSERS = frozenset({"fi", "esac", "done", "}"})
+# What separates the elements of a shell list, and the reserved words that end one.
+_ELEMENT_SEPARATORS = frozenset({";", "&", ";;", ";&", ";;&"})
+_ENDS_ELEMENT = frozenset({"then", "do", "fi", "done", "esac", "else", "elif"})
+# After a check's name in a comment, these make the comment a commented-out call.
+_CALL_FOLLOWERS = frozenset({";", "&&", "||", "|", "|&", "&", "<<", "<<-"})
+_ARGUMENT_RE = re.compile(r"""[-$"'0-9/]""")
+
+REDACTED = "<redacted>"
+"""What replaces an assignment's or a secret option's value in results and diffs."""
+
+# `NAME=value` at the start of a shell word; the value is quoted strings,
+# `$(...)` and plain characters up to the end of the word.
+_WORD_VALUE = r"""(?:\$\([^)\n]*\)?|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'?|\\.|[^\s;&|()<>"'\\])+"""
+_ASSIGNMENT_VALUE_RE = re.compile(
+    r"(?<![^\s;&|(){}`])([A-Za-z_][A-Za-z0-9_]*(?:\[[^\]\s]*\])?\+?=)(?!=)(" + _WORD_VALUE + ")?"
+)
+# `--token VALUE`, `--join-token=VALUE`, `-password VALUE` and the like.
+_SECRET_OPTION_RE = re.compile(
+    r"(?<![^\s;&|(){}`\"'])(--?[\w-]*?(?:token|secret|passw|key|auth|cred)[\w-]*)"
+    r"(=|[ \t]+)(?![-)|;&])" + _WORD_VALUE,
+    re.IGNORECASE,
+)
+
+# Payload detection: a control byte other than white space, or a byte that is not UTF-8.
+_BINARY_RE = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f\udc80-\udcff]")
+_TOP_LEVEL_EXIT_RE = re.compile(r"^exit(?:[ \t]+[^\s;#]+)?[ \t]*;?[ \t]*(?:#[^\n]*)?\n", re.M)
 
 
 class RegistrationScriptError(Exception):
     """The script cannot be patched; the message says what to do about it."""
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """One lexical unit of the script.
 
     ``kind`` is ``word``, ``op``, ``newline`` or ``comment``.  ``command`` is
     true for a word in command position (the name of the command to run).
+    A named tuple rather than a dataclass: a large script has millions of
+    tokens, and a tuple is about a third of the memory and quicker to build.
     """
 
     kind: str
@@ -123,18 +159,27 @@ class FunctionBody:
 
 @dataclass(frozen=True)
 class CallSite:
-    """A call of a check inside the check function, as reported to the user."""
+    """A call of a check inside the check function, as reported to the user.
+
+    ``text`` is the shell list element holding the call (the call, its
+    arguments and a handler such as ``|| exit 1``), not the whole line, with
+    the value of every assignment and secret-looking option redacted: the
+    script may carry a join token next to a call.
+    """
 
     line: int
     text: str
     check: str
     by: str = ""
+    reason: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """Return the shape used in module results."""
         result: dict[str, object] = {"line": self.line, "text": self.text, "check": self.check}
         if self.by:
             result["by"] = self.by
+        if self.reason:
+            result["reason"] = self.reason
         return result
 
 
@@ -147,12 +192,24 @@ class Patch:
     disabled: list[CallSite] = field(default_factory=list)
     already_disabled: list[CallSite] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
-    unhandled: list[CallSite] = field(default_factory=list)
+    not_disabled: list[CallSite] = field(default_factory=list)
+    payload: str = ""
+    """Data after the script's top-level ``exit`` (a self-extracting archive), kept as is."""
 
     @property
     def changed(self) -> bool:
         """Whether the patched text differs from the original."""
         return self.before != self.after
+
+    @property
+    def script_before(self) -> str:
+        """The original text without any payload: what bash parses."""
+        return self.before[: len(self.before) - len(self.payload)]
+
+    @property
+    def script_after(self) -> str:
+        """The patched text without any payload: what bash parses."""
+        return self.after[: len(self.after) - len(self.payload)]
 
 
 class _Lexer:
@@ -169,7 +226,8 @@ class _Lexer:
         self.src = source
         self.pos = 0
         self.tokens: list[Token] = []
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", source)]
+        self.counted_to = 0  # line numbers: newlines before this offset are counted
+        self.counted_line = 1
         self.expect_command = True
         self.redirect_target = False
         self.heredoc_delimiter_next: bool | None = None  # strip-tabs flag while pending
@@ -179,14 +237,20 @@ class _Lexer:
         self.case_states: list[str] = []  # "head", "pattern" or "body"
 
     def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.line_starts, offset)
+        """Line number of ``offset``; offsets come in increasing order, so count onwards."""
+        if offset >= self.counted_to:
+            self.counted_line += self.src.count("\n", self.counted_to, offset)
+        else:
+            self.counted_line -= self.src.count("\n", offset, self.counted_to)
+        self.counted_to = offset
+        return self.counted_line
 
     def run(self) -> list[Token]:
         src = self.src
         while self.pos < len(src):
             ch = src[self.pos]
             if ch in " \t\r":
-                self.pos += 1
+                self.pos = _BLANKS_RE.match(src, self.pos).end()
             elif ch == "\\" and src.startswith("\\\n", self.pos):
                 self.pos += 2
             elif ch == "\n":
@@ -199,11 +263,11 @@ class _Lexer:
             elif ch in "<>" and src.startswith("(", self.pos + 1):
                 self._word()  # process substitution
             else:
-                op = next((o for o in _OPERATORS if src.startswith(o, self.pos)), None)
+                op = _OPERATOR_RE.match(src, self.pos)
                 if op is None:
                     self._word()
                 else:
-                    self._operator(op)
+                    self._operator(op.group())
         return self.tokens
 
     def _emit(self, kind: str, start: int, end: int, command: bool = False) -> Token:
@@ -311,6 +375,10 @@ class _Lexer:
     def _scan_word(self) -> None:
         src = self.src
         while self.pos < len(src):
+            plain = _PLAIN_WORD_RE.match(src, self.pos)
+            if plain is not None:
+                self.pos = plain.end()
+                continue
             ch = src[self.pos]
             if ch == "\\":
                 self.pos += 2
@@ -516,10 +584,6 @@ def _inline_marker(check: str) -> str:
     return f": '{MARKER} {check}'"
 
 
-def _source_line(lines: Sequence[str], number: int) -> str:
-    return lines[number - 1].strip() if 0 < number <= len(lines) else ""
-
-
 def _validate_names(skip_checks: Iterable[str], check_function: str) -> list[str]:
     names = list(dict.fromkeys(skip_checks))
     for name in [*names, check_function]:
@@ -531,13 +595,153 @@ def _validate_names(skip_checks: Iterable[str], check_function: str) -> list[str
     return names
 
 
+def redact(text: str, keep: Iterable[str] = ()) -> str:
+    """Replace the value of every ``NAME=value`` assignment and secret option in ``text``.
+
+    The registration script carries a join token (``TOKEN="..."``, ``--token
+    ...``); anything this module reports or shows in a diff goes through here
+    so that a token on or near a call site is not printed.  An assignment whose
+    value runs one of the ``keep`` checks (``os=$(check_os)``) is left readable,
+    as it is the call site being reported.
+    """
+    kept = tuple(keep)
+
+    def assignment(match: re.Match) -> str:
+        value = match.group(2)
+        if not value or any(re.search(rf"(\$\(|`)\s*{re.escape(n)}\b", value) for n in kept):
+            return match.group(0)
+        return f"{match.group(1)}{REDACTED}"
+
+    text = _SECRET_OPTION_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return _ASSIGNMENT_VALUE_RE.sub(assignment, text)
+
+
+def _element_bounds(tokens: Sequence[Token], index: int) -> tuple[int, int]:
+    """First and last token index of the shell list element that holds ``tokens[index]``.
+
+    An element ends at ``;``, ``&``, a newline or a comment outside any group,
+    and at the reserved word or brace around it, so ``TOKEN=x; check_os || exit
+    1`` gives ``check_os || exit 1`` and ``if ! check_os; then`` gives ``if !
+    check_os``.
+    """
+    first, depth = index, 0
+    for position in range(index - 1, -1, -1):
+        token = tokens[position]
+        if token.kind in {"newline", "comment"}:
+            break
+        if token.kind == "op" and token.text in _ELEMENT_SEPARATORS and depth == 0:
+            break
+        if token.text in {")", "}"} and (token.kind == "op" or token.command):
+            depth += 1
+        elif token.text in {"(", "{"} and (token.kind == "op" or token.command):
+            if depth == 0:
+                break
+            depth -= 1
+        elif token.command and depth == 0 and token.text in {"then", "do", "else"}:
+            break
+        first = position
+    last, depth = index, 0
+    for position in range(index + 1, len(tokens)):
+        token = tokens[position]
+        if token.kind in {"newline", "comment"}:
+            break
+        if token.kind == "op" and token.text in _ELEMENT_SEPARATORS and depth == 0:
+            break
+        if token.text in {"(", "{"} and (token.kind == "op" or token.command):
+            depth += 1
+        elif token.text in {")", "}"} and (token.kind == "op" or token.command):
+            if depth == 0:
+                break
+            depth -= 1
+        elif token.command and depth == 0 and token.text in _ENDS_ELEMENT:
+            break
+        last = position
+    return first, last
+
+
+def _element_text(source: str, tokens: Sequence[Token], index: int, keep: Iterable[str]) -> str:
+    """The redacted text of the list element holding ``tokens[index]``, on one line."""
+    first, last = _element_bounds(tokens, index)
+    text = source[tokens[first].start : tokens[last].end]
+    return redact(re.sub(r"\\?\n[ \t]*", " ", text), keep)
+
+
+def _loop_condition(tokens: Sequence[Token], index: int, stop: int) -> int:
+    """Index of the ``while``/``until`` whose condition runs ``tokens[index]``, or -1.
+
+    Walks back to the innermost unclosed compound command; ``if``, ``{`` and
+    ``then`` are looked through (a check in an ``if`` inside a loop condition
+    is still part of the condition), ``do`` means the loop body.  Parentheses
+    are ignored: they are subshells here, or case patterns that have no ``(``.
+    """
+    depth = 0
+    for position in range(index - 1, stop, -1):
+        token = tokens[position]
+        if not token.command:
+            continue
+        if token.text in _COMPOUND_CLOSERS:
+            depth += 1
+        elif token.text in _COMPOUND_OPENERS:
+            if depth:
+                depth -= 1
+            elif token.text in {"while", "until"}:
+                return position
+        elif token.text == "do" and depth == 0:
+            return -1
+    return -1
+
+
+def _passes_loop_at_once(tokens: Sequence[Token], loop: int, index: int) -> bool:
+    """Whether ``:`` in place of the call ends the loop at once, as a passed check would.
+
+    True for ``until CALL; do`` and ``while ! CALL; do`` where the call, with
+    its arguments and redirections, is the whole condition: the loop then
+    waits for nothing.  Any other condition is left for a human.
+    """
+    position = loop + 1
+    if tokens[loop].text == "while":
+        if not (tokens[position].command and tokens[position].text == "!"):
+            return False
+        position += 1
+    if position != index:
+        return False
+    position += 1
+    while position < len(tokens) and (
+        tokens[position].kind == "word"
+        and not tokens[position].command
+        or tokens[position].kind == "op"
+        and tokens[position].text in _REDIRECTIONS
+    ):
+        position += 1
+    while position < len(tokens) and (
+        tokens[position].kind in {"newline", "comment"} or tokens[position].text == ";"
+    ):
+        position += 1
+    return position < len(tokens) and tokens[position].command and tokens[position].text == "do"
+
+
+def _loop_reason(keyword: str) -> str:
+    return (
+        f"condition of a {keyword} loop: a disabled check always passes, which can make the "
+        "loop run forever; rewrite the loop by hand"
+    )
+
+
+_UNHANDLED_REASON = (
+    "run through a command substitution or a wrapper command (command, eval, ...), which this "
+    "module does not rewrite; comment it out by hand"
+)
+
+
 def plan_patch(source: str, skip_checks: Iterable[str], check_function: str = "check") -> Patch:
     """Work out the patched text of ``source``; nothing is written or run.
 
-    Raises RegistrationScriptError when ``check_function`` is not defined.
+    A payload after a top-level ``exit`` (a self-extracting script) is neither
+    lexed nor changed.  Raises RegistrationScriptError when ``check_function``
+    is not defined.
     """
     names = _validate_names(skip_checks, check_function)
-    tokens = tokenize(source)
+    script, payload, tokens = _split_payload(source)
     bodies = find_functions(tokens, check_function)
     if not bodies:
         raise RegistrationScriptError(
@@ -546,37 +750,87 @@ def plan_patch(source: str, skip_checks: Iterable[str], check_function: str = "c
             f"'function {check_function}() {{'); set check_function to the name of the "
             "function that calls the checks"
         )
-    lines = source.splitlines()
-    patch = Patch(before=source, after=source)
+    patch = Patch(before=source, after=source, payload=payload)
     wanted = set(names)
     sites: list[int] = []
+    inline_only: set[int] = set()
     for body in bodies:
         for index in range(body.open_index + 1, body.close_index):
             token = tokens[index]
             if token.kind == "word" and token.command and token.text in wanted:
-                sites.append(index)
+                loop = _loop_condition(tokens, index, body.open_index)
+                if loop < 0:
+                    sites.append(index)
+                elif _passes_loop_at_once(tokens, loop, index):
+                    sites.append(index)
+                    inline_only.add(index)
+                else:
+                    text = _element_text(script, tokens, index, names)
+                    reason = _loop_reason(tokens[loop].text)
+                    patch.not_disabled.append(CallSite(token.line, text, token.text, "", reason))
             elif token.kind == "comment":
-                patch.already_disabled.extend(_disabled_in_comment(token, wanted, lines))
+                patch.already_disabled.extend(_disabled_in_comment(token, wanted, names))
             elif token.kind == "word" and token.command and token.text == ":":
                 following = tokens[index + 1] if index + 1 < len(tokens) else None
                 match = _INLINE_MARKER_RE.match(following.text) if following else None
                 if match and match.group(2) in wanted:
-                    site = CallSite(token.line, _source_line(lines, token.line), match.group(2))
-                    patch.already_disabled.append(_by(site, "tke.flannel"))
+                    text = _element_text(script, tokens, index, names)
+                    patch.already_disabled.append(
+                        CallSite(token.line, text, match.group(2), "tke.flannel")
+                    )
             elif token.kind == "word":
                 previous = tokens[index - 1]
                 wrapped = previous.command and previous.text in _WRAPPERS
                 for name in names:
                     if (wrapped and token.text == name) or _substitutes(token.text, name):
-                        line_text = _source_line(lines, token.line)
-                        patch.unhandled.append(CallSite(token.line, line_text, name))
-    patch.after = _rewrite(source, tokens, sites, wanted)
+                        text = _element_text(script, tokens, index, names)
+                        patch.not_disabled.append(
+                            CallSite(token.line, text, name, "", _UNHANDLED_REASON)
+                        )
+    patch.after = _rewrite(script, tokens, sites, wanted, inline_only) + payload
     patch.disabled = [
-        CallSite(tokens[i].line, _source_line(lines, tokens[i].line), tokens[i].text) for i in sites
+        CallSite(tokens[i].line, _element_text(script, tokens, i, names), tokens[i].text)
+        for i in sites
     ]
-    seen = {site.check for site in patch.disabled + patch.already_disabled}
+    seen = {site.check for site in patch.disabled + patch.already_disabled + patch.not_disabled}
     patch.not_found = [name for name in names if name not in seen]
     return patch
+
+
+def _split_payload(source: str) -> tuple[str, str, list[Token]]:
+    """Split off data after a top-level ``exit`` that is not text; return the tokens too.
+
+    A self-extracting script ends its shell part with ``exit 0`` and appends
+    an archive.  Lexing the archive as shell is slow and meaningless, and
+    ``bash -n`` rejects it, so the script part ends after the last unindented
+    ``exit`` line before the first non-text byte, provided the lexer agrees
+    that this ``exit`` is a command outside any function, group or quote.
+    """
+    binary = _BINARY_RE.search(source)
+    if binary is not None:
+        exits = [m for m in _TOP_LEVEL_EXIT_RE.finditer(source, 0, binary.start())]
+        if exits:
+            script = source[: exits[-1].end()]
+            tokens = tokenize(script)
+            if _at_top_level(tokens, exits[-1].start()):
+                return script, source[len(script) :], tokens
+    return source, "", tokenize(source)
+
+
+def _at_top_level(tokens: Sequence[Token], offset: int) -> bool:
+    """Whether a command word starts at ``offset`` outside any compound command.
+
+    Parentheses are not counted: case patterns close one that was never opened.
+    """
+    depth = 0
+    for token in tokens:
+        if token.start == offset:
+            return token.command and depth == 0
+        if token.command and token.text in _COMPOUND_OPENERS:
+            depth += 1
+        elif token.command and token.text in _COMPOUND_CLOSERS:
+            depth -= 1
+    return False
 
 
 def _substitutes(word: str, name: str) -> bool:
@@ -584,28 +838,61 @@ def _substitutes(word: str, name: str) -> bool:
     return re.search(rf"(\$\(|`)\s*{re.escape(name)}(?![\w.:-])", word) is not None
 
 
-def _by(site: CallSite, who: str) -> CallSite:
-    return CallSite(site.line, site.text, site.check, who)
+def _disabled_in_comment(token: Token, wanted: set[str], names: Sequence[str]) -> list[CallSite]:
+    """Call sites that a comment shows as disabled, by this module or by hand.
 
-
-def _disabled_in_comment(token: Token, wanted: set[str], lines: Sequence[str]) -> list[CallSite]:
-    """Call sites that a comment shows as disabled, by this module or by hand."""
-    text = _source_line(lines, token.line)
+    By hand counts only when the commented text is itself a call, as call
+    sites look (``# check_os``, ``#check_os || exit 1``, ``# check_os "$1"
+    >/dev/null``), not prose that names the check (``# check_os is called
+    below``).
+    """
+    body = token.text.lstrip("#")
+    inner = body.lstrip(" \t")
+    leader = token.text[: len(token.text) - len(inner)]
+    inner_tokens = tokenize(inner)
+    call = inner_tokens[0] if inner_tokens else None
+    text = leader + _element_text(inner, inner_tokens, 0, names) if call else leader.strip()
     marker = _COMMENT_MARKER_RE.search(token.text)
     if marker:
         found = [n for n in marker.group(1).split(", ") if n in wanted]
         return [CallSite(token.line, text, name, "tke.flannel") for name in found]
-    match = re.match(r"#+\s*([^\s;|&()#]+)", token.text)
-    if match and match.group(1) in wanted:
-        return [CallSite(token.line, text, match.group(1), "hand")]
+    if call is not None and call.command and call.text in wanted:
+        following = inner_tokens[1] if len(inner_tokens) > 1 else None
+        if _continues_a_call(following):
+            return [CallSite(token.line, text, call.text, "hand")]
     return []
 
 
-def _rewrite(source: str, tokens: Sequence[Token], sites: Sequence[int], wanted: set[str]) -> str:
-    """Apply the rewrites for the call sites at token indices ``sites``."""
+def _continues_a_call(token: Token | None) -> bool:
+    """Whether ``token``, the one after a check's name in a comment, reads as shell.
+
+    Limitation: a bare word argument (``# check_os strict``) reads as prose
+    and is not taken as a call; quote it or use a variable to have it count.
+    """
+    if token is None or token.kind in {"newline", "comment"}:
+        return True
+    if token.kind == "op":
+        return token.text in _CALL_FOLLOWERS or token.text in _REDIRECTIONS
+    return bool(_ARGUMENT_RE.match(token.text)) or "=" in token.text
+
+
+def _rewrite(
+    source: str,
+    tokens: Sequence[Token],
+    sites: Sequence[int],
+    wanted: set[str],
+    inline_only: set[int],
+) -> str:
+    """Apply the rewrites for the call sites at token indices ``sites``.
+
+    Sites in ``inline_only`` (loop conditions) always get the ``:`` rewrite:
+    commenting out a condition would leave ``until`` with nothing to test.
+    """
     commented: dict[int, list[str]] = {}  # line number -> checks disabled on it
     for index in sites:
         token = tokens[index]
+        if index in inline_only:
+            continue
         if token.line in commented:
             commented[token.line].append(token.text)
             continue
@@ -682,7 +969,8 @@ def diff_excerpt(before: str, after: str, context: int = 2) -> tuple[str, str]:
 
     The script may embed a join token, so a diff never carries the whole file:
     only the groups of changed lines, each introduced by a line-range note that
-    is the same on both sides.
+    is the same on both sides.  A token can still sit on a line of context, so
+    the value of every assignment and secret option in the excerpt is redacted.
     """
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
     old_out: list[str] = []
@@ -691,8 +979,8 @@ def diff_excerpt(before: str, after: str, context: int = 2) -> tuple[str, str]:
     for group in matcher.get_grouped_opcodes(context):
         first, last = group[0], group[-1]
         note = f"# ... lines {first[1] + 1}-{last[2]} ...\n"
-        old_out += [note, *old[first[1] : last[2]]]
-        new_out += [note, *new[first[3] : last[4]]]
+        old_out += [note, *(redact(line) for line in old[first[1] : last[2]])]
+        new_out += [note, *(redact(line) for line in new[first[3] : last[4]])]
     return "".join(old_out), "".join(new_out)
 
 
@@ -713,11 +1001,43 @@ def subprocess_runner(argv: Sequence[str], data: bytes) -> tuple[int, str, str]:
 
 
 def syntax_error(text: str, runner: Runner, bash: str = "bash") -> str | None:
-    """Run ``bash -n`` on ``text``; return bash's message if it is not valid, else None."""
-    rc, _out, err = runner([bash, "-n"], text.encode("utf-8", "surrogateescape"))
+    """Run ``bash -n`` on ``text``; return a summary of bash's complaint, or None if valid.
+
+    The text goes through a private temporary file rather than stdin: bash
+    stops reading at the first error, and writing the rest into a closed pipe
+    fails.  The summary holds line numbers and kinds of error only (see
+    ``bash_error_summary``).
+    """
+    handle, temporary = tempfile.mkstemp(prefix="tke-flannel-", suffix=".sh")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(encode_script(text))
+        rc, _out, err = runner([bash, "-n", temporary], b"")
+    finally:
+        os.unlink(temporary)
     if rc == 0:
         return None
-    return err.strip() or f"bash -n exited with status {rc}"
+    return bash_error_summary(err) or f"bash -n exited with status {rc}"
+
+
+def bash_error_summary(err: str) -> str:
+    """Line numbers and kinds of error from bash's stderr, without any quoted source text.
+
+    bash quotes the offending line (``line 9: `  TOKEN="..." )'``) and token;
+    the script may carry a join token, so every backquoted part is dropped and
+    so is the file name bash puts first.
+    """
+    parts: list[str] = []
+    for raw in err.splitlines():
+        match = re.search(r"\bline (\d+): (.*)$", raw)
+        number, message = match.groups() if match else ("", raw.split(": ", 1)[-1])
+        message = re.sub(r"`.*'", "", message)
+        message = re.sub(r"\s*\(\w*\s*\)", "", message).strip(" :")
+        if message:
+            part = f"line {number}: {message}" if number else message
+            if part not in parts:
+                parts.append(part)
+    return "; ".join(parts)
 
 
 def read_script(path: str) -> str:
@@ -751,16 +1071,24 @@ def prepare(
     """Read the script at ``path`` and plan its patch, refusing one that bash rejects.
 
     Nothing is written: the caller writes ``patch.after`` when ``patch.changed``.
+    A script with Windows line endings is refused before anything else, as
+    bash cannot run it either.
     """
     source = read_script(path)
+    binary = _BINARY_RE.search(source)
+    if "\r\n" in (source[: binary.start()] if binary else source):
+        raise RegistrationScriptError(
+            f"{path} has Windows (CRLF) line endings, which bash cannot run either; convert "
+            f"it (sed -i 's/\\r$//' {path}) and run again. Nothing was changed"
+        )
     try:
         patch = plan_patch(source, skip_checks, check_function)
     except RegistrationScriptError as exc:
         raise RegistrationScriptError(f"{path}: {exc}") from exc
     if patch.changed:
-        error = syntax_error(patch.after, runner, bash)
+        error = syntax_error(patch.script_after, runner, bash)
         if error is not None:
-            if syntax_error(source, runner, bash) is not None:
+            if syntax_error(patch.script_before, runner, bash) is not None:
                 raise RegistrationScriptError(
                     f"{path} is not valid bash even before patching ({error}); copy the "
                     "script from the TKE console again"

@@ -23,13 +23,26 @@ description:
     with C(&&) or C(;), inside C(if)) the call is replaced by the C(:) builtin tagged the same
     way, so the disabled check counts as passed and the rest of the line still runs.
   - A second run recognises the tag and changes nothing. Calls already commented out by hand
-    are reported in RV(already_disabled).
+    are reported in RV(already_disabled); a comment counts only when the commented text is
+    itself a call (C(# check_os), C(#check_os || exit 1)), not prose that names the check.
+  - A call used as the condition of a C(while) or C(until) loop is left alone and reported in
+    RV(not_disabled) with a warning, as a check that always passes can make the loop run
+    forever. The exceptions are C(until CHECK; do) and C(while ! CHECK; do), which wait for the
+    check to pass; they are disabled, so the loop ends at once.
+  - If O(path) is a symbolic link, the file it points to is patched (and backed up) and the link
+    is kept.
+  - A self-extracting script (an archive after a top-level C(exit) line) is handled; only the
+    shell part before the archive is examined, and the archive is kept byte for byte.
+  - A script with Windows (CRLF) line endings is refused without change; bash cannot run it
+    either.
   - The patched script is checked with C(bash -n) before it is written; it is written
     atomically, after an optional backup.
-  - The script may embed a join token. Messages name the file and at most the line concerned;
-    the diff (C(--diff)) shows only the changed lines with two lines of context, which can still
-    show a token written on a nearby line, so use C(no_log) on the task if the script puts one
-    there.
+  - The script may embed a join token. Messages name the file and the line concerned but show
+    no script text (a C(bash -n) failure gives line numbers and the kind of error only). The
+    C(text) of reported call sites holds only the shell list element with the call, and the
+    value of every C(NAME=value) assignment and of options such as C(--token) in it is
+    replaced by C(<redacted>). The diff (C(--diff)) shows only the changed lines with two lines
+    of context, with the same values redacted, on changed and context lines alike.
 author:
   - tke.flannel developers (@tke-flannel)
 requirements:
@@ -63,8 +76,9 @@ options:
     default: true
     version_added: 0.1.0
 notes:
-  - Calls the module cannot disable safely, such as C($(check_os)) or C(command check_os), are
-    left alone and reported with a warning; comment them out by hand.
+  - Calls the module cannot disable safely, such as C($(check_os)), C(command check_os) or a
+    C(while check_os; do) loop condition, are left alone and reported in RV(not_disabled) with a
+    warning; change them by hand.
 """
 
 EXAMPLES = r"""
@@ -96,7 +110,11 @@ disabled:
       description: Line number in the script.
       type: int
     text:
-      description: The line as it was, without surrounding white space.
+      description:
+        - The shell list element holding the call, as it was (the call with its arguments and
+          a handler such as C(|| exit 1), without what is joined to it by C(;) or on other
+          lines). The value of every C(NAME=value) assignment and of secret-looking options
+          such as C(--token) is replaced by C(<redacted>).
       type: str
     check:
       description: Name of the check whose call was disabled.
@@ -114,7 +132,9 @@ already_disabled:
       description: Line number in the script.
       type: int
     text:
-      description: The line as it is, without surrounding white space.
+      description:
+        - The disabled call as it is, with the comment sign of a commented-out call, redacted
+          like RV(disabled[].text).
       type: str
     check:
       description: Name of the check.
@@ -123,8 +143,38 @@ already_disabled:
       description: C(hand) or C(tke.flannel).
       type: str
   sample: [{"line": 213, "text": "#check_kernel", "check": "check_kernel", "by": "hand"}]
+not_disabled:
+  description:
+    - Calls of the checks in the check function that were left running, each with the reason
+      (a C(while)/C(until) loop condition, a command substitution, a wrapper command such as
+      C(command)). Each is also given as a warning.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    line:
+      description: Line number in the script.
+      type: int
+    text:
+      description: The call's shell list element, redacted like RV(disabled[].text).
+      type: str
+    check:
+      description: Name of the check.
+      type: str
+    reason:
+      description: Why the call was not disabled and what to do about it.
+      type: str
+  sample:
+    - line: 214
+      text: while check_swap
+      check: check_swap
+      reason: >-
+        condition of a while loop: a disabled check always passes, which can make the loop run
+        forever; rewrite the loop by hand
 not_found:
-  description: Checks of O(skip_checks) that the check function neither calls nor has disabled.
+  description:
+    - Checks of O(skip_checks) that the check function neither calls nor has disabled
+      (calls in RV(not_disabled) count as found).
   returned: always
   type: list
   elements: str
@@ -135,7 +185,9 @@ backup_file:
   type: str
   sample: /root/tke-register.sh.2817.2026-05-09@07:35:25~
 diff:
-  description: The changed lines with two lines of context, before and after.
+  description:
+    - The changed lines with two lines of context, before and after, with the value of every
+      C(NAME=value) assignment and secret-looking option replaced by C(<redacted>).
   returned: when run with --diff
   type: dict
 """
@@ -179,12 +231,13 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    path = module.params["path"]
+    # A symbolic link is followed: the target is patched and backed up, the link stays.
+    path = os.path.realpath(module.params["path"])
     bash = module.get_bin_path("bash", required=True)
 
     def runner(argv, data):
         return module.run_command(
-            list(argv), data=data, binary_data=True, environ_update={"LC_ALL": "C"}
+            list(argv), data=data or None, binary_data=True, environ_update={"LC_ALL": "C"}
         )
 
     try:
@@ -198,20 +251,18 @@ def main() -> None:
         "changed": patch.changed,
         "disabled": [site.as_dict() for site in patch.disabled],
         "already_disabled": [site.as_dict() for site in patch.already_disabled],
+        "not_disabled": [site.as_dict() for site in patch.not_disabled],
         "not_found": patch.not_found,
     }
-    for site in patch.unhandled:
-        module.warn(
-            f"{path} line {site.line}: {site.check} runs there in a way this module does not "
-            "disable (command substitution or a wrapper command); comment it out by hand"
-        )
+    for site in patch.not_disabled:
+        module.warn(f"{path} line {site.line}: {site.check} was not disabled: {site.reason}")
     if patch.not_found:
         module.warn(
             f"{path}: function {module.params['check_function']} does not call "
             f"{', '.join(patch.not_found)}; nothing to disable for them"
         )
     if patch.changed and module._diff:
-        before, after = diff_excerpt(patch.before, patch.after)
+        before, after = diff_excerpt(patch.script_before, patch.script_after)
         result["diff"] = {
             "before": before,
             "after": after,

@@ -26,6 +26,14 @@ def plan(**options: Any) -> dict[str, Any]:
     return plan_pod_cidr(**options)
 
 
+SKIPPED_CHECKS = ("vpc_cidrs was not given", "service_cidr was not given")
+
+
+def warnings_of(result: dict[str, Any]) -> list[str]:
+    """The plan's warnings other than a skipped overlap check for an option left out."""
+    return [w for w in result["warnings"] if not w.startswith(SKIPPED_CHECKS)]
+
+
 def failure(**options: Any) -> PlanError:
     options.setdefault("cluster_cidr", "10.244.0.0/16")
     with pytest.raises(PlanError) as caught:
@@ -41,6 +49,52 @@ def test_cluster_cidr_that_does_not_parse_fails_naming_option_and_value():
         "cluster_cidr 10.244.0/16 is not a valid CIDR; write it as address/prefix, "
         "e.g. 10.244.0.0/16"
     )
+
+
+def test_cluster_cidr_that_is_not_an_address_says_it_is_not_a_cidr():
+    assert str(failure(cluster_cidr="garbage")) == (
+        "cluster_cidr garbage is not a CIDR; write it as address/prefix length, e.g. 10.244.0.0/16"
+    )
+
+
+@pytest.mark.parametrize("mask", ["0.0.255.255", "255.255.0.0"])
+def test_cluster_cidr_with_a_mask_after_the_slash_fails_giving_the_prefix_length(mask: str):
+    assert str(failure(cluster_cidr=f"10.244.0.0/{mask}")) == (
+        f"cluster_cidr 10.244.0.0/{mask} gives a mask after the slash, not a prefix length; "
+        "write it as 10.244.0.0/16"
+    )
+
+
+def test_vpc_entry_with_a_hostmask_fails_naming_the_option():
+    assert str(failure(vpc_cidrs=["172.16.0.0/0.0.255.255"])).startswith(
+        "vpc_cidrs entry 172.16.0.0/0.0.255.255 gives a mask after the slash"
+    )
+
+
+def test_vpc_range_covering_all_of_ipv4_must_be_the_actual_vpc_cidr():
+    assert str(failure(vpc_cidrs=["0.0.0.0/0"])) == (
+        "vpc_cidrs entry 0.0.0.0/0 covers all of IPv4, so no Pod range can stay outside it; "
+        "it must be the VPC's actual CIDR, e.g. 172.16.0.0/16"
+    )
+
+
+@pytest.mark.parametrize(
+    "options, option",
+    [
+        ({"service_cidr": "192.168.0.0/17"}, "vpc_cidrs"),
+        ({"vpc_cidrs": ["172.16.0.0/16"]}, "service_cidr"),
+        ({"vpc_cidrs": [], "service_cidr": ""}, "vpc_cidrs"),
+    ],
+)
+def test_missing_vpc_or_service_range_warns_that_its_overlap_check_was_skipped(options, option):
+    assert [w for w in plan(**options)["warnings"] if "was skipped" in w][0].startswith(
+        f"{option} was not given, so the overlap check against"
+    )
+
+
+def test_both_ranges_given_give_no_skipped_check_warning():
+    result = plan(vpc_cidrs=["172.16.0.0/16"], service_cidr="192.168.0.0/17")
+    assert [w for w in result["warnings"] if "was skipped" in w] == []
 
 
 def test_cluster_cidr_without_prefix_length_fails():
@@ -81,7 +135,7 @@ def test_reserved_entry_with_host_bits_proposes_the_network_address():
 
 
 def test_ipv6_vpc_entry_is_ignored_with_a_warning():
-    assert plan(vpc_cidrs=["172.16.0.0/16", "2402:4e00::/56"])["warnings"] == [
+    assert warnings_of(plan(vpc_cidrs=["172.16.0.0/16", "2402:4e00::/56"])) == [
         "vpc_cidrs entry 2402:4e00::/56 is IPv6 and was ignored; the IPv4 cluster CIDR can't "
         "overlap it"
     ]
@@ -92,9 +146,12 @@ def test_dual_stack_service_cidr_is_checked_on_its_ipv4_part():
     assert error.conflicts[0]["with"] == "service_cidr 10.244.0.0/20"
 
 
-def test_ipv6_existing_node_cidr_fails():
-    assert str(failure(existing_node_cidrs={"idc-1": "fd00:10:244::/64"})).startswith(
-        "existing_node_cidrs: node idc-1 podCIDR fd00:10:244::/64 is IPv6;"
+def test_ipv6_existing_node_cidr_fails_saying_to_re_register_the_node():
+    assert str(failure(existing_node_cidrs={"idc-1": "fd00:10:244::/64"})) == (
+        "existing_node_cidrs: node idc-1 podCIDR fd00:10:244::/64 is IPv6; podcidr-controller "
+        "allocates IPv4 only, so it did not set this podCIDR and will not replace it; remove "
+        "the node's podCIDR by re-registering node idc-1 (delete the Node object and register "
+        "it again)"
     )
 
 
@@ -115,10 +172,21 @@ def test_node_count_that_is_not_an_integer_fails():
 # -- node mask ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mask", [31, 32, 40])
-def test_node_mask_longer_than_30_fails(mask: int):
-    assert str(failure(node_cidr_mask_size=mask)).startswith(
-        f"node_cidr_mask_size {mask} leaves no address for Pods"
+@pytest.mark.parametrize("mask", [31, 32, 33, 40])
+def test_node_mask_longer_than_30_fails_giving_the_valid_range(mask: int):
+    assert str(failure(node_cidr_mask_size=mask)) == (
+        f"node_cidr_mask_size {mask} leaves no address for Pods (network, broadcast and the "
+        "cni0 gateway take 3 addresses of a block); give a prefix length longer than the "
+        "cluster_cidr prefix and at most 30 (17 to 30), e.g. 24 for 253 Pod addresses per node"
+    )
+
+
+@pytest.mark.parametrize("mask", [-1, 0])
+def test_node_mask_below_1_fails_giving_the_valid_range(mask: int):
+    assert str(failure(node_cidr_mask_size=mask)) == (
+        f"node_cidr_mask_size {mask} is not a prefix length; give a prefix length longer than "
+        "the cluster_cidr prefix and at most 30 (17 to 30), e.g. 24 for 253 Pod addresses per "
+        "node"
     )
 
 
@@ -170,7 +238,7 @@ def test_clean_plan_has_no_conflicts():
 
 
 def test_clean_plan_has_no_warnings():
-    assert plan(vpc_cidrs=["172.16.0.0/16"], node_count=100)["warnings"] == []
+    assert warnings_of(plan(vpc_cidrs=["172.16.0.0/16"], node_count=100)) == []
 
 
 # -- overlaps with reserved ranges -------------------------------------------
@@ -320,23 +388,23 @@ def test_node_count_equal_to_capacity_passes():
 
 
 def test_fewer_than_a_quarter_free_warns():
-    assert plan(node_count=200)["warnings"][0].startswith(
+    assert warnings_of(plan(node_count=200))[0].startswith(
         "only 56 of 256 node blocks of cluster_cidr 10.244.0.0/16 would stay free at 200 nodes"
     )
 
 
 def test_exactly_a_quarter_free_does_not_warn():
-    assert plan(node_count=192)["warnings"] == []
+    assert warnings_of(plan(node_count=192)) == []
 
 
 def test_existing_nodes_count_toward_the_free_quarter_without_node_count():
     nodes = {f"idc-{i}": f"10.244.{i}.0/24" for i in range(200)}
-    assert "would stay free at 200 nodes" in plan(existing_node_cidrs=nodes)["warnings"][0]
+    assert "would stay free at 200 nodes" in warnings_of(plan(existing_node_cidrs=nodes))[0]
 
 
 def test_node_count_below_existing_nodes_warns():
     nodes = {"idc-1": "10.244.0.0/24", "idc-2": "10.244.1.0/24"}
-    assert plan(node_count=1, existing_node_cidrs=nodes)["warnings"] == [
+    assert warnings_of(plan(node_count=1, existing_node_cidrs=nodes)) == [
         "node_count 1 is below the 2 node blocks already allocated; planning for 2"
     ]
 
@@ -357,7 +425,7 @@ def test_max_pods_equal_to_pod_addresses_passes():
 
 
 def test_small_node_blocks_without_max_pods_warn_about_kubelets_default():
-    assert plan(node_cidr_mask_size=26)["warnings"] == [
+    assert warnings_of(plan(node_cidr_mask_size=26)) == [
         "a /26 node block gives 61 Pod addresses but kubelet's default max-pods is 110; Pods "
         "beyond 61 on a node would fail to get an address, so set kubelet --max-pods to 61 or "
         "less (and max_pods_per_node to match), or use node_cidr_mask_size 25"
@@ -365,7 +433,7 @@ def test_small_node_blocks_without_max_pods_warn_about_kubelets_default():
 
 
 def test_small_node_blocks_with_max_pods_given_do_not_warn():
-    assert plan(node_cidr_mask_size=26, max_pods_per_node=60)["warnings"] == []
+    assert warnings_of(plan(node_cidr_mask_size=26, max_pods_per_node=60)) == []
 
 
 # -- existing nodes ----------------------------------------------------------
@@ -459,17 +527,17 @@ def test_five_thousand_existing_nodes_are_all_counted():
 
 
 def test_cluster_cidr_inside_the_docker_bridge_warns():
-    assert plan(cluster_cidr="172.17.0.0/20")["warnings"][0].startswith(
+    assert warnings_of(plan(cluster_cidr="172.17.0.0/20"))[0].startswith(
         "cluster_cidr 172.17.0.0/20 overlaps 172.17.0.0/16, the default Docker bridge"
     )
 
 
 def test_cluster_cidr_containing_the_docker_bridge_warns():
-    assert "(shared: 172.17.0.0/16)" in plan(cluster_cidr="172.16.0.0/12")["warnings"][0]
+    assert "(shared: 172.17.0.0/16)" in warnings_of(plan(cluster_cidr="172.16.0.0/12"))[0]
 
 
 def test_public_cluster_cidr_warns_and_says_what_counts_as_private():
-    assert plan(cluster_cidr="11.0.0.0/16")["warnings"] == [
+    assert warnings_of(plan(cluster_cidr="11.0.0.0/16")) == [
         "cluster_cidr 11.0.0.0/16 is not inside private address space (RFC 1918 10.0.0.0/8, "
         "172.16.0.0/12, 192.168.0.0/16, or the RFC 6598 shared range 100.64.0.0/10, which "
         "this plan counts as private); Pods could not reach public hosts with those "
@@ -478,7 +546,7 @@ def test_public_cluster_cidr_warns_and_says_what_counts_as_private():
 
 
 def test_cgnat_cluster_cidr_counts_as_private():
-    assert plan(cluster_cidr="100.64.0.0/16")["warnings"] == []
+    assert warnings_of(plan(cluster_cidr="100.64.0.0/16")) == []
 
 
 def test_plan_error_is_a_value_error():
@@ -525,6 +593,12 @@ _ALWAYS_RESERVED = [
 ]
 
 
+SERVICE_CIDR_SKIPPED = (
+    "service_cidr was not given, so the overlap check against the Service CIDR was skipped; "
+    "set service_cidr to have cluster_cidr checked against it"
+)
+
+
 def test_module_returns_the_whole_plan_unchanged():
     outcome = run_module(
         {
@@ -548,7 +622,7 @@ def test_module_returns_the_whole_plan_unchanged():
             "free_cidrs": ["10.244.0.0/24", "10.244.2.0/23"],
             "reserved_cidrs": [{"option": "vpc_cidrs", "cidr": "172.16.0.0/16"}, *_ALWAYS_RESERVED],
             "conflicts": [],
-            "plan_warnings": [],
+            "plan_warnings": [SERVICE_CIDR_SKIPPED],
             "values": {
                 "podcidr_controller": {"clusterCIDR": "10.244.0.0/22", "nodeCIDRMaskSize": 24},
                 "flannel": {"podCidr": "10.244.0.0/22"},
@@ -586,7 +660,7 @@ def test_module_fails_with_every_problem_the_conflicts_and_what_it_computed():
                     "overlap": ["10.0.0.0/16"],
                 }
             ],
-            "plan_warnings": [],
+            "plan_warnings": [SERVICE_CIDR_SKIPPED],
         },
     )
 
@@ -625,7 +699,7 @@ def test_plan_error_keeps_what_was_computed_for_a_report():
 
 def test_module_returns_warnings_as_plan_warnings():
     outcome = run_module({"cluster_cidr": "172.17.0.0/16"})
-    assert len(outcome.result["plan_warnings"]) == 1
+    assert len(outcome.result["plan_warnings"]) == 3  # the Docker bridge, no VPC, no Services
 
 
 def test_module_shows_warnings_as_ansible_warnings():

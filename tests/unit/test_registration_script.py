@@ -251,10 +251,12 @@ def test_partly_hand_patched_script_gets_the_rest_disabled():
     )
 
 
-def test_command_substitution_is_reported_as_unhandled():
+def test_command_substitution_is_reported_as_not_disabled():
     source = "check() {\n    os=$(check_os) || exit 1\n    check_kernel\n}\n"
     patch = rs.plan_patch(source, SKIP, "check")
-    assert [(s.line, s.check) for s in patch.unhandled] == [(2, "check_os")]
+    assert [(s.line, s.text, s.check) for s in patch.not_disabled] == [
+        (2, "os=$(check_os) || exit 1", "check_os")
+    ]
 
 
 def test_check_not_called_is_reported_as_not_found():
@@ -398,9 +400,10 @@ def test_module_disables_and_reports(monkeypatch, capsys, registration_script):
                 "text": 'check_os || fatal "unsupported operating system"',
                 "check": "check_os",
             },
-            {"line": 99, "text": "if ! check_kernel; then", "check": "check_kernel"},
+            {"line": 99, "text": "if ! check_kernel", "check": "check_kernel"},
         ],
         "already_disabled": [],
+        "not_disabled": [],
         "not_found": [],
     }
 
@@ -492,3 +495,285 @@ def test_module_refuses_to_write_what_bash_rejects(monkeypatch, capsys, registra
         original,
         ["meminfo", "os-release", "swaps", "tke-register.sh"],
     )
+
+
+# What the module reports or shows must not carry the join token the script may hold.
+
+
+def test_bash_error_gives_lines_and_kinds_not_the_quoted_source(tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_text(
+        'check() {\n    check_os\n}\nif true; then\n  TOKEN="s3cr3t-token" )\nfi\ncheck\n'
+    )
+    with pytest.raises(rs.RegistrationScriptError) as error:
+        rs.prepare(str(script), SKIP, "check", rs.subprocess_runner)
+    assert (
+        "(line 5: syntax error near unexpected token)" in str(error.value),
+        "s3cr3t" in str(error.value),
+    ) == (True, False)
+
+
+def test_bash_error_summary_drops_backquoted_text_and_file_name():
+    err = (
+        "/tmp/x.sh: line 9: syntax error near unexpected token `)'\n"
+        '/tmp/x.sh: line 9: `  TOKEN="s3cr3t-token" )\'\n'
+        "/tmp/x.sh: line 3: warning: here-document at line 3 delimited by end-of-file "
+        "(wanted `s3cr3t')\n"
+    )
+    assert rs.bash_error_summary(err) == (
+        "line 9: syntax error near unexpected token; "
+        "line 3: warning: here-document at line 3 delimited by end-of-file"
+    )
+
+
+def test_reported_text_is_the_call_element_with_assignments_redacted():
+    source = (
+        "check() {\n"
+        '    TOKEN="s3cr3t" ; check_os\n'
+        "    JOIN=s3cr3t check_kernel --token s3cr3t --join-token=s3cr3t || exit 1\n"
+        "}\n"
+    )
+    patch = rs.plan_patch(source, SKIP, "check")
+    assert [s.text for s in patch.disabled] == [
+        "check_os",
+        "JOIN=<redacted> check_kernel --token <redacted> --join-token=<redacted> || exit 1",
+    ]
+
+
+def test_already_disabled_text_is_the_call_element_with_assignments_redacted():
+    source = (
+        "check() {\n"
+        "    TOKEN=\"s3cr3t\" ; : 'tke.flannel: disabled check_os'\n"
+        "    # check_kernel --token=s3cr3t; TOKEN=s3cr3t\n"
+        "}\n"
+    )
+    patch = rs.plan_patch(source, SKIP, "check")
+    assert [(s.text, s.by) for s in patch.already_disabled] == [
+        (": 'tke.flannel: disabled check_os'", "tke.flannel"),
+        ("# check_kernel --token=<redacted>", "hand"),
+    ]
+
+
+def test_diff_excerpt_redacts_assignments_on_context_and_changed_lines():
+    before = 'check() {\n    TOKEN="s3cr3t"\n    check_os\n    export KEY=s3cr3t\n}\n'
+    after = rs.plan_patch(before, SKIP, "check").after
+    assert rs.diff_excerpt(before, after)[1] == (
+        "# ... lines 1-5 ...\n"
+        "check() {\n"
+        "    TOKEN=<redacted>\n"
+        "    # check_os  # tke.flannel: disabled check_os\n"
+        "    export KEY=<redacted>\n"
+        "}\n"
+    )
+
+
+def test_redact_keeps_a_command_substitution_of_a_check_readable():
+    assert rs.redact('os=$(check_os) TOKEN="a b" x==y', ["check_os"]) == (
+        "os=$(check_os) TOKEN=<redacted> x==y"
+    )
+
+
+def test_module_diff_and_results_do_not_show_a_token_next_to_a_call(monkeypatch, capsys, tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_text(
+        'check() {\n    TOKEN="s3cr3t" ; check_os\n    check_kernel || exit 1\n'
+        '    # check_os is called above; TOKEN="s3cr3t"\n}\ncheck\n'
+    )
+    result = run_module(monkeypatch, capsys, path=str(script), backup=False, _ansible_diff=True)
+    assert (result["changed"], "s3cr3t" in json.dumps(result)) == (True, False)
+
+
+# Shapes of script and file that need more than the call rewrite.
+
+
+def test_symlink_is_followed_the_target_patched_and_the_link_kept(monkeypatch, capsys, tmp_path):
+    target = tmp_path / "target.sh"
+    target.write_text("check() {\n    check_os\n    check_mem\n}\n")
+    original = target.read_bytes()
+    link = tmp_path / "link.sh"
+    link.symlink_to(target)
+    result = run_module(monkeypatch, capsys, path=str(link))
+    assert (
+        link.is_symlink(),
+        os.readlink(link),
+        b"# tke.flannel: disabled check_os" in target.read_bytes(),
+        Path(result["backup_file"]).read_bytes(),
+        Path(result["backup_file"]).name.startswith("target.sh."),
+    ) == (True, str(target), True, original, True)
+
+
+def test_crlf_script_is_refused_naming_the_path_and_the_fix(tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_bytes(b"#!/bin/bash\r\ncheck() {\r\n    check_os\r\n}\r\ncheck\r\n")
+    with pytest.raises(rs.RegistrationScriptError) as error:
+        rs.prepare(str(script), SKIP, "check", rs.subprocess_runner)
+    assert str(error.value).startswith(
+        f"{script} has Windows (CRLF) line endings, which bash cannot run either; "
+        f"convert it (sed -i 's/\\r$//' {script}) and run again"
+    )
+
+
+def test_module_leaves_a_crlf_script_unchanged(monkeypatch, capsys, tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_bytes(b"check() {\r\n    check_os\r\n}\r\n")
+    result = run_module(monkeypatch, capsys, path=str(script))
+    assert (
+        result["failed"],
+        "CRLF" in result["msg"],
+        script.read_bytes(),
+        len(list(tmp_path.iterdir())),
+    ) == (
+        True,
+        True,
+        b"check() {\r\n    check_os\r\n}\r\n",
+        1,
+    )
+
+
+def run_with_timeout(path: Path, tmp_path: Path):
+    """Run ``path`` with bash for at most 5 s; return (exit status, lines written to $LOG)."""
+    log = tmp_path / "run.log"
+    log.write_text("")
+    environ = {"PATH": os.environ["PATH"], "LOG": str(log)}
+    proc = subprocess.run(["bash", str(path)], env=environ, capture_output=True, timeout=5)
+    return proc.returncode, log.read_text().split()
+
+
+def test_while_condition_is_left_and_the_script_still_terminates(tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_text(
+        PRELUDE + "check() {\n    while check_os; do check_cpu; done\n    check_mem\n}\n" + EPILOGUE
+    )
+    patch = patch_text(script.read_text())
+    script.write_text(patch.after)
+    assert run_with_timeout(script, tmp_path) == (0, ["ran:check_os", "ran:check_mem", "ran:end"])
+
+
+def test_while_condition_is_reported_as_not_disabled():
+    source = "check() {\n    while check_os && true; do\n        sleep 1\n    done\n}\n"
+    patch = rs.plan_patch(source, SKIP, "check")
+    assert [(s.line, s.text, s.reason.split(":")[0]) for s in patch.not_disabled] == [
+        (2, "while check_os && true", "condition of a while loop")
+    ]
+
+
+def test_until_not_condition_is_reported_as_not_disabled():
+    source = "check() {\n    until ! check_kernel; do sleep 1; done\n}\n"
+    patch = rs.plan_patch(source, SKIP, "check")
+    assert [(s.check, s.reason.split(":")[0]) for s in patch.not_disabled] == [
+        ("check_kernel", "condition of a until loop")
+    ]
+
+
+def test_loop_waiting_for_a_check_to_pass_ends_at_once_when_it_is_disabled(tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_text(
+        PRELUDE
+        + "check() {\n    until check_os >/dev/null; do sleep 1; done\n"
+        + "    while ! check_kernel\n    do\n        sleep 1\n    done\n    check_mem\n}\n"
+        + EPILOGUE
+    )
+    script.write_text(patch_text(script.read_text()).after)
+    assert run_with_timeout(script, tmp_path) == (0, ["ran:check_mem", "ran:end"])
+
+
+def test_module_warns_about_a_call_it_left(monkeypatch, capsys, tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_text("check() {\n    while check_os; do sleep 1; done\n}\n")
+    warned = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warned.append(msg))
+    result = run_module(monkeypatch, capsys, path=str(script), backup=False)
+    assert (result["changed"], result["not_found"], warned) == (
+        False,
+        ["check_kernel"],
+        [
+            f"{script} line 2: check_os was not disabled: condition of a while loop: a disabled "
+            "check always passes, which can make the loop run forever; rewrite the loop by hand",
+            f"{script}: function check does not call check_kernel; nothing to disable for them",
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ["# check_os is called below", "# check_os, check_kernel and the rest run below"],
+)
+def test_comment_naming_a_check_in_prose_is_not_a_disabled_call(comment):
+    source = f"check() {{\n    {comment}\n    check_mem\n}}\n"
+    patch = rs.plan_patch(source, SKIP, "check")
+    assert (patch.already_disabled, patch.not_found) == ([], SKIP)
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "#check_os",
+        "# check_os;",
+        "# check_os || exit 1",
+        "# check_os && check_mem",
+        "# check_os >/dev/null",
+        '# check_os "$1"',
+        "# check_os --strict",
+        "# check_os   # the OS check",
+    ],
+)
+def test_comment_holding_a_call_is_a_call_disabled_by_hand(comment):
+    source = f"check() {{\n    {comment}\n    check_mem\n}}\n"
+    patch = rs.plan_patch(source, ["check_os"], "check")
+    assert [(s.check, s.by) for s in patch.already_disabled] == [("check_os", "hand")]
+
+
+SELF_EXTRACTING = b"""\
+#!/bin/bash
+check_os() { :; }
+check_kernel() { :; }
+check() {
+  check_os
+  check_kernel
+}
+check
+sed '1,/^__ARCHIVE__$/d' "$0" | tar xz
+exit 0
+__ARCHIVE__
+"""
+# Bytes bash cannot parse and that are not UTF-8: quotes, parentheses, NUL, \xff, CR LF.
+PAYLOAD = bytes(range(256)) * 4096 + b"'\"$(\x00\xff\r\n}"
+
+
+def test_self_extracting_script_is_patched_and_its_payload_kept(monkeypatch, capsys, tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_bytes(SELF_EXTRACTING + PAYLOAD)
+    result = run_module(monkeypatch, capsys, path=str(script), backup=False)
+    data = script.read_bytes()
+    assert (result.get("msg"), result["changed"], data.endswith(b"__ARCHIVE__\n" + PAYLOAD)) == (
+        None,
+        True,
+        True,
+    )
+    assert data[: -len(PAYLOAD)].count(b"tke.flannel: disabled") == 2
+
+
+def test_self_extracting_script_diff_shows_no_payload(monkeypatch, capsys, tmp_path):
+    script = tmp_path / "register.sh"
+    script.write_bytes(b"check() { check_os; }\nexit 0\n" + PAYLOAD)
+    result = run_module(
+        monkeypatch, capsys, path=str(script), _ansible_check_mode=True, _ansible_diff=True
+    )
+    assert result["diff"]["after"] == (
+        "# ... lines 1-2 ...\ncheck() { : 'tke.flannel: disabled check_os'; }\nexit 0\n"
+    )
+
+
+def test_exit_inside_a_function_does_not_start_a_payload():
+    source = "check() {\n    check_os\n}\nfail() {\nexit 1\n}\n\x00\n"
+    assert rs.plan_patch(source, SKIP, "check").payload == ""
+
+
+def test_syntax_check_reads_a_file_not_stdin():
+    seen = []
+
+    def runner(argv, data):
+        seen.append((argv[:2], Path(argv[2]).read_text(), data))
+        return 0, "", ""
+
+    assert (rs.syntax_error("check\n", runner), seen) == (None, [(["bash", "-n"], "check\n", b"")])
