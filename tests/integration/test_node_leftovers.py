@@ -26,7 +26,7 @@ def node():
     setup = on_node(
         1,
         "ip link add cni0 type bridge && ip addr add 10.42.3.1/24 dev cni0 && "
-        "ip link set cni0 up && ip link add flannel.1 type dummy && "
+        "ip link set cni0 up && ip link add flannel.1 type vxlan id 1 dstport 8472 dev eth0 && "
         "ip addr add 10.42.3.0/32 dev flannel.1 && ip link set flannel.1 up && "
         "ip route add 10.42.0.0/16 dev flannel.1 && mkdir -p /run/flannel && "
         "printf 'FLANNEL_NETWORK=10.42.0.0/16\\nFLANNEL_SUBNET=10.42.3.1/24\\n' "
@@ -69,7 +69,7 @@ def test_leftovers_removed_on_request(node):
 
 def test_node_rollback_restores_cni_configs_and_removes_devices(node):
     assert exists_on_node(1, "/etc/cni/net.d.tke-flannel-backup/00-multus.conf")
-    on_node(1, "ip link add cni0 type bridge && ip link add flannel.1 type dummy")
+    on_node(1, "ip link add cni0 type bridge && ip link add flannel.1 type vxlan id 1 dstport 8472 dev eth0")
     run = playbook("rollback.yml", *INVENTORY, "--limit", "registered_nodes")
     assert run.rc == 0, run.out[-3000:]
     assert exists_on_node(1, "/etc/cni/net.d/00-multus.conf")
