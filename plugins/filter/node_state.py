@@ -8,6 +8,7 @@ from ansible_collections.tke.flannel.plugins.module_utils.node_state import (
     bridge_ports,
     mask,
     node_leftovers,
+    runtime_cni_conf_dir,
 )
 
 
@@ -15,4 +16,9 @@ class FilterModule:
     """tke.flannel filters over `ip -j` output of a node."""
 
     def filters(self):
-        return {"node_leftovers": node_leftovers, "bridge_ports": bridge_ports, "mask": mask}
+        return {
+            "node_leftovers": node_leftovers,
+            "bridge_ports": bridge_ports,
+            "mask": mask,
+            "runtime_cni_conf_dir": runtime_cni_conf_dir,
+        }

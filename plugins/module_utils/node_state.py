@@ -116,3 +116,34 @@ def mask(lines: list[str], secrets: list[str]) -> list[str]:
             line = line.replace(str(secret), "***")
         out.append(line)
     return out
+
+
+def runtime_cni_conf_dir(containerd_toml: str, crio_confs: list[str]) -> str:
+    """The CNI config directory the node's container runtime reads, or "".
+
+    containerd: conf_dir in a [plugins."…cri…".cni] table of config.toml;
+    CRI-O: network_dir in [crio.network] of crio.conf and crio.conf.d (later
+    files win, as CRI-O reads them).
+    """
+    import re
+
+    def find(text: str, table_ends: str, key: str) -> str:
+        table, found = "", ""
+        for raw in (text or "").splitlines():
+            line = raw.split("#", 1)[0].strip()
+            header = re.match(r"^\[+\s*(.+?)\s*\]+$", line)
+            if header:
+                table = header.group(1)
+                continue
+            value = re.match(rf"^{key}\s*=\s*['\"]([^'\"]+)['\"]$", line)
+            if value and table.endswith(table_ends):
+                found = value.group(1)
+        return found.rstrip("/") if found not in ("", "/") else found
+
+    containerd = find(containerd_toml, ".cni", "conf_dir")
+    if containerd:
+        return containerd
+    crio = ""
+    for text in crio_confs:
+        crio = find(text, "crio.network", "network_dir") or crio
+    return crio

@@ -69,7 +69,11 @@ def test_leftovers_removed_on_request(node):
 
 def test_node_rollback_restores_cni_configs_and_removes_devices(node):
     assert exists_on_node(1, "/etc/cni/net.d.tke-flannel-backup/00-multus.conf")
-    on_node(1, "ip link add cni0 type bridge && ip link add flannel.1 type vxlan id 1 dstport 8472 dev eth0")
+    on_node(
+        1,
+        "ip link add cni0 type bridge && "
+        "ip link add flannel.1 type vxlan id 1 dstport 8472 dev eth0",
+    )
     run = playbook("rollback.yml", *INVENTORY, "--limit", "registered_nodes")
     assert run.rc == 0, run.out[-3000:]
     assert exists_on_node(1, "/etc/cni/net.d/00-multus.conf")

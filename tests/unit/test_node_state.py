@@ -95,3 +95,28 @@ def test_mask_hides_every_argument_value():
         "token *** not accepted",
         "ok",
     ]
+
+
+def test_containerd_conf_dir_is_read_from_its_cri_table():
+    from ansible_collections.tke.flannel.plugins.module_utils.node_state import runtime_cni_conf_dir
+
+    toml = (
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".cni]\n'
+        '  bin_dir = "/opt/cni/bin"\n  conf_dir = "/etc/tke/cni/net.d/"\n'
+        '[plugins."io.containerd.grpc.v1.cri".registry]\n  conf_dir = "/not/this"\n'
+    )
+    assert runtime_cni_conf_dir(toml, []) == "/etc/tke/cni/net.d"
+
+
+def test_crio_network_dir_later_files_win():
+    from ansible_collections.tke.flannel.plugins.module_utils.node_state import runtime_cni_conf_dir
+
+    base = '[crio.network]\nnetwork_dir = "/etc/cni/net.d/"\n'
+    drop_in = "[crio.network]\nnetwork_dir = '/etc/crio-cni'\n"
+    assert runtime_cni_conf_dir("", [base, drop_in]) == "/etc/crio-cni"
+
+
+def test_no_runtime_config_gives_empty():
+    from ansible_collections.tke.flannel.plugins.module_utils.node_state import runtime_cni_conf_dir
+
+    assert runtime_cni_conf_dir("", []) == ""
