@@ -808,7 +808,7 @@ def _split_payload(source: str) -> tuple[str, str, list[Token]]:
     """
     binary = _BINARY_RE.search(source)
     if binary is not None:
-        exits = [m for m in _TOP_LEVEL_EXIT_RE.finditer(source, 0, binary.start())]
+        exits = list(_TOP_LEVEL_EXIT_RE.finditer(source, 0, binary.start()))
         if exits:
             script = source[: exits[-1].end()]
             tokens = tokenize(script)

@@ -635,7 +635,9 @@ def run_with_timeout(path: Path, tmp_path: Path):
     log = tmp_path / "run.log"
     log.write_text("")
     environ = {"PATH": os.environ["PATH"], "LOG": str(log)}
-    proc = subprocess.run(["bash", str(path)], env=environ, capture_output=True, timeout=5)
+    proc = subprocess.run(
+        ["bash", str(path)], env=environ, capture_output=True, timeout=5, check=False
+    )
     return proc.returncode, log.read_text().split()
 
 
