@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from unittest import mock
 
-import pytest
-from ansible.module_utils import basic
-from module_args import patch_module_args
+from module_args import ModuleExit, run_main
 
 from ansible_collections.tke.flannel.plugins.module_utils import plan_report
 from ansible_collections.tke.flannel.plugins.module_utils.pod_cidr_plan import (
@@ -217,28 +214,8 @@ def test_node_table_of_a_big_plan_lists_at_most_the_row_limit():
 # -- the module ------------------------------------------------------------------
 
 
-class ModuleExit(Exception):
-    def __init__(self, failed: bool, result: dict[str, Any]) -> None:
-        super().__init__(result)
-        self.failed = failed
-        self.result = result
-
-
 def run_module(args: dict[str, Any]) -> ModuleExit:
-    def exit_json(self, **result):
-        raise ModuleExit(False, result)
-
-    def fail_json(self, **result):
-        raise ModuleExit(True, result)
-
-    with (
-        patch_module_args(args),
-        mock.patch.object(basic.AnsibleModule, "exit_json", exit_json),
-        mock.patch.object(basic.AnsibleModule, "fail_json", fail_json),
-        pytest.raises(ModuleExit) as caught,
-    ):
-        module.main()
-    return caught.value
+    return run_main(module.main, args)
 
 
 def test_module_writes_the_page(tmp_path):

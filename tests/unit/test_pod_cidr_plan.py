@@ -10,8 +10,7 @@ from unittest import mock
 
 import netaddr
 import pytest
-from ansible.module_utils import basic
-from module_args import patch_module_args
+from module_args import ModuleExit, run_main
 
 from ansible_collections.tke.flannel.plugins.module_utils.pod_cidr_plan import (
     PlanError,
@@ -556,32 +555,8 @@ def test_plan_error_is_a_value_error():
 # -- the module --------------------------------------------------------------
 
 
-class ModuleExit(Exception):
-    """exit_json or fail_json was called; args holds the result."""
-
-    def __init__(self, failed: bool, result: dict[str, Any]) -> None:
-        super().__init__(result)
-        self.failed = failed
-        self.result = result
-
-
 def run_module(args: dict[str, Any]) -> ModuleExit:
-    def exit_json(self, **result):
-        raise ModuleExit(False, result)
-
-    def fail_json(self, **result):
-        raise ModuleExit(True, result)
-
-    with (
-        patch_module_args(args),
-        mock.patch.object(basic.AnsibleModule, "exit_json", exit_json),
-        mock.patch.object(basic.AnsibleModule, "fail_json", fail_json),
-        mock.patch.object(basic.AnsibleModule, "warn") as warn,
-        pytest.raises(ModuleExit) as caught,
-    ):
-        module.main()
-    caught.value.warned = [call.args[0] for call in warn.call_args_list]
-    return caught.value
+    return run_main(module.main, args)
 
 
 _ALWAYS_RESERVED = [
