@@ -20,13 +20,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=tests/lab/versions.sh
 source "$here/versions.sh"
 
-STATE="${TKE_FLANNEL_LAB_STATE:-$here/.state}"
-PKI="$STATE/pki"
 RUN="$STATE/run"
 LOGS="$STATE/logs"
-NETWORK_NAME="tke-flannel-lab"
-NETWORK_SUBNET="192.168.250.0/24"
-GATEWAY_IP="192.168.250.1"
 SERVICE_CIDR="10.96.0.0/16"
 SERVICE_IP="10.96.0.1"
 APISERVER_PORT=6443

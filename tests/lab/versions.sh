@@ -23,3 +23,14 @@ PODCIDR_DIR="$LAB_CACHE/bin-podcidr-controller-$PODCIDR_CONTROLLER_VERSION"
 # Image of the lab's registered-node containers (tests/lab/nodes.sh); bump it
 # when the node's package list or sshd settings change.
 NODE_IMAGE_VERSION="1"
+
+# Where a running lab keeps its files, and its network: one place for lab.sh
+# and nodes.sh. The podman network is internal: the host reaches the node
+# containers, and they have no route out.
+LAB_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STATE="${TKE_FLANNEL_LAB_STATE:-$LAB_HERE/.state}"
+PKI="$STATE/pki"
+NETWORK_NAME="tke-flannel-lab"
+NODE_NET_PREFIX="192.168.250"
+NETWORK_SUBNET="$NODE_NET_PREFIX.0/24"
+GATEWAY_IP="$NODE_NET_PREFIX.1"
