@@ -121,13 +121,50 @@ build_kwok() {
   build_go_install "sigs.k8s.io/kwok@${KWOK_VERSION}" sigs.k8s.io/kwok/cmd/kwok
 }
 
+# flanneld, as the flannel image runs it: with cgo (its udp backend needs it),
+# linked statically for the node containers, version stamped as its Makefile
+# does. Its tencentvpc backend imports tencentcloud-sdk-go's vpc module at
+# v1.3.149, which the Go module proxy does not serve; the lab pins the served
+# v1.0.1000 of that module, which has every call the backend makes. The lab
+# uses the vxlan backend only.
+build_flannel() {
+  go mod init lab.invalid/flannel >/dev/null 2>&1 || return 1
+  go mod edit -replace "${TENCENT_VPC_SDK}=${TENCENT_VPC_SDK}@v1.0.1000" || return 1
+  go get "github.com/flannel-io/flannel@${FLANNEL_VERSION}" || return 1
+  CGO_ENABLED=1 go build -tags osusergo,netgo \
+    -ldflags "-s -w -extldflags -static -X github.com/flannel-io/flannel/pkg/version.Version=${FLANNEL_VERSION}" \
+    -o bin/flanneld github.com/flannel-io/flannel || return 1
+}
+TENCENT_VPC_SDK="github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc"
+
+# The CNI reference plugins the flannel chain delegates to, plus loopback.
+build_cni_plugins() {
+  local p
+  go mod init lab.invalid/cni-plugins >/dev/null 2>&1 || return 1
+  go get "github.com/containernetworking/plugins@${CNI_PLUGINS_VERSION}" || return 1
+  for p in main/bridge main/loopback ipam/host-local meta/portmap; do
+    go build -ldflags "-s -w" -o "bin/$(basename "$p")" \
+      "github.com/containernetworking/plugins/plugins/$p" || return 1
+  done
+}
+
+build_cni_flannel() {
+  build_go_install "github.com/containernetworking/plugins@${CNI_FLANNEL_PLUGIN_VERSION}" \
+    github.com/containernetworking/plugins/plugins/meta/flannel
+}
+
+build_cnitool() {
+  build_go_install "github.com/containernetworking/cni@${CNI_VERSION}" \
+    github.com/containernetworking/cni/cnitool
+}
+
 # podcidr-controller is built only when the module proxy serves it; the lab
 # reports its absence instead of replacing it (see tests/lab/README.md).
 build_podcidr_controller() {
   build_go_install "github.com/imroc/podcidr-controller@${PODCIDR_CONTROLLER_VERSION}"
 }
 
-want="${*:-etcd helm helm-diff kwok kubernetes podcidr-controller}"
+want="${*:-etcd helm helm-diff kwok kubernetes podcidr-controller flannel cni-plugins cni-flannel cnitool}"
 for c in $want; do
   case "$c" in
     etcd) build_into "$ETCD_DIR" build_etcd ;;
@@ -135,6 +172,10 @@ for c in $want; do
     helm-diff) build_into "$HELM_DIFF_DIR" build_helm_diff ;;
     kwok) build_into "$KWOK_DIR" build_kwok ;;
     kubernetes) build_into "$K8S_DIR" build_kubernetes ;;
+    flannel) build_into "$FLANNEL_DIR" build_flannel ;;
+    cni-plugins) build_into "$CNI_PLUGINS_DIR" build_cni_plugins ;;
+    cni-flannel) build_into "$CNI_FLANNEL_DIR" build_cni_flannel ;;
+    cnitool) build_into "$CNITOOL_DIR" build_cnitool ;;
     podcidr-controller)
       if [[ -n "${LAB_PODCIDR_CONTROLLER_BIN:-}" ]]; then
         log "podcidr-controller: using $LAB_PODCIDR_CONTROLLER_BIN"

@@ -232,7 +232,10 @@ up() {
     --webhook-port "$WEBHOOK_PORT" \
     --webhook-tied-to-ipamd "${LAB_WEBHOOK_TIED_TO_IPAMD:-0}" \
     --chart-repo-port "$CHART_REPO_PORT" --chart-repo-dir "$STATE/charts" \
-    --podcidr-controller-bin "$podcidr_bin"
+    --podcidr-controller-bin "$podcidr_bin" \
+    --flanneld-bin "$FLANNEL_DIR/flanneld" \
+    --cni-flannel-bin "$CNI_FLANNEL_DIR/flannel" \
+    --node-apiserver "$GATEWAY_IP:$APISERVER_PORT"
   wait_for "lab daemon" 30 curl -sf --cacert "$PKI/ca.crt" \
     "https://127.0.0.1:$WEBHOOK_PORT/healthz"
 

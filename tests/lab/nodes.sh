@@ -20,6 +20,19 @@
 #                 one per node (nodes past its end are builtin). Default builtin.
 #   NODE_OLD_CNI  1: nodes start with TKE's 00-multus.conf and 99-loopback.conf
 #                 in /etc/cni/net.d (default 1)
+#   NODE_LINK_MTU MTU of the node's link eth0 (default: the network's, 1500);
+#                 one value or a comma-separated list, one per node
+#   NODE_SECOND_NET 1: nodes get a second interface, eth1, on the lab's second
+#                 network 192.168.251.0/24 (address .(10+i)), as machines
+#                 joined over a direct connect often have (default 0)
+#
+# Every node has what a registered node's runtime installs: the CNI reference
+# plugins (bridge, host-local, portmap, loopback) in /opt/cni/bin, cnitool and
+# ping. Flanneld and the flannel CNI plugin come from the Flannel Pod that the
+# lab daemon runs there (tests/lab/labd.py). `up` also starts the "VPC host"
+# tke-lab-vpc-host at 192.168.250.200: an address outside the cluster CIDR
+# with a TCP service on port 7000 that answers with the address it sees. It
+# is the nodes' default gateway and forwards nothing.
 #
 # The lab (tests/lab/lab.sh up) must be up: its network and PKI are used.
 set -euo pipefail
@@ -34,8 +47,12 @@ SSH_KEY="$SSH_DIR/id_ed25519"
 INVENTORY="$STATE/nodes-inventory.yml"
 NODE_IMAGE="localhost/tke-flannel-lab-node:$NODE_IMAGE_VERSION"
 NODE_ROOTFS_TAR="$LAB_CACHE/node-rootfs-bookworm-$NODE_IMAGE_VERSION.tar"
-NODE_PACKAGES="openssh-server,python3,iproute2,iptables,kmod,procps,curl,ca-certificates,jq"
+NODE_PACKAGES="openssh-server,python3,iproute2,iptables,kmod,procps,curl,ca-certificates,jq,iputils-ping"
 MAX_NODES=50
+SECOND_NETWORK_NAME="$NETWORK_NAME-b"
+SECOND_NET_PREFIX="192.168.251"
+VPC_HOST="tke-lab-vpc-host"
+VPC_HOST_IP="$NODE_NET_PREFIX.200"
 
 log() { printf '[lab nodes] %s\n' "$*" >&2; }
 die() {
@@ -161,20 +178,36 @@ node_credentials() {
 
 node_ip() { echo "$NODE_NET_PREFIX.$((10 + $1))"; }
 
+# per_node VAR I DEFAULT: node I's value of option VAR, which holds one value
+# for every node or a comma-separated list, one per node (DEFAULT past its end).
+per_node() {
+  local -a values
+  IFS=',' read -r -a values <<<"${!1:-}"
+  if ((${#values[@]} == 1)); then
+    echo "${values[0]}"
+  else
+    echo "${values[$2 - 1]:-$3}"
+  fi
+}
+
 # brnf_of I: the br_netfilter variant of node I from NODE_BRNF.
 brnf_of() {
-  local -a modes
-  IFS=',' read -r -a modes <<<"${NODE_BRNF:-builtin}"
   local mode
-  if ((${#modes[@]} == 1)); then
-    mode="${modes[0]}"
-  else
-    mode="${modes[$1 - 1]:-builtin}"
-  fi
-  case "$mode" in
-    builtin | loadable | absent) echo "$mode" ;;
+  mode="$(per_node NODE_BRNF "$1" builtin)"
+  case "${mode:-builtin}" in
+    builtin | loadable | absent) echo "${mode:-builtin}" ;;
     *) die "NODE_BRNF: '$mode' is not builtin, loadable or absent" ;;
   esac
+}
+
+# mtu_of I: node I's link MTU from NODE_LINK_MTU, or "" for the network's.
+mtu_of() {
+  local mtu
+  mtu="$(per_node NODE_LINK_MTU "$1" "")"
+  if [[ -n "$mtu" ]] && ! [[ "$mtu" =~ ^[0-9]+$ && "$mtu" -ge 68 && "$mtu" -le 9000 ]]; then
+    die "NODE_LINK_MTU: '$mtu' is not an MTU from 68 to 9000"
+  fi
+  echo "$mtu"
 }
 
 lab_containers() {
@@ -193,13 +226,15 @@ generation() {
 }
 
 start_node() {
-  local i="$1" brnf="$2" old_cni="$3" gen="$4"
+  local i="$1" brnf="$2" old_cni="$3" gen="$4" mtu="$5" second="$6"
   local cname="tke-lab-node-$i" ip name
   ip="$(node_ip "$i")"
   name="node-$ip"
   if podman container exists "$cname"; then
     if [[ "$(label_of "$cname" tke-flannel-lab.brnf)" == "$brnf" &&
       "$(label_of "$cname" tke-flannel-lab.old-cni)" == "$old_cni" &&
+      "$(label_of "$cname" tke-flannel-lab.mtu)" == "$mtu" &&
+      "$(label_of "$cname" tke-flannel-lab.second-net)" == "$second" &&
       "$(label_of "$cname" tke-flannel-lab.generation)" == "$gen" &&
       -s "$NODES_STATE/$name/node.crt" ]]; then
       if [[ "$(podman container inspect --format '{{.State.Running}}' "$cname")" != true ]]; then
@@ -214,17 +249,27 @@ start_node() {
   node_credentials "$name"
   local -a opts=(
     --detach --name "$cname" --hostname "$name"
-    --network "$NETWORK_NAME" --ip "$ip"
+    --network "$NETWORK_NAME:ip=$ip"
     --privileged --init
     --label tke-flannel-lab=node
+    --label "tke-flannel-lab.node-name=$name"
     --label "tke-flannel-lab.brnf=$brnf"
     --label "tke-flannel-lab.old-cni=$old_cni"
+    --label "tke-flannel-lab.mtu=$mtu"
+    --label "tke-flannel-lab.second-net=$second"
     --label "tke-flannel-lab.generation=$gen"
     --env "LAB_NODE_BRNF=$brnf"
+    --env "LAB_NODE_LINK_MTU=$mtu"
+    --env "LAB_NODE_GATEWAY=$VPC_HOST_IP"
     --volume "$here/node/init.sh:/usr/local/sbin/tke-lab-node-init:ro"
     --volume "$SSH_DIR/authorized_keys:/run/tke-lab-ssh/authorized_keys:ro"
     --volume "$NODES_STATE/$name:/etc/tke-lab:ro"
+    --volume "$CNI_PLUGINS_DIR:/usr/local/lib/tke-lab/cni-plugins:ro"
+    --volume "$CNITOOL_DIR:/usr/local/lib/tke-lab/cnitool:ro"
   )
+  if [[ "$second" == 1 ]]; then
+    opts+=(--network "$SECOND_NETWORK_NAME:ip=$SECOND_NET_PREFIX.$((10 + i))")
+  fi
   if [[ "$brnf" != builtin ]]; then
     opts+=(--volume "$here/node/modprobe:/usr/local/lib/tke-lab/modprobe:ro")
   fi
@@ -282,14 +327,46 @@ up() {
       log "removed $cname (more than $count nodes)"
     fi
   done
+  local second="${NODE_SECOND_NET:-0}"
+  [[ "$second" == 0 || "$second" == 1 ]] || die "NODE_SECOND_NET: '$second' is not 0 or 1"
+  if [[ "$second" == 1 ]] && ! podman network exists "$SECOND_NETWORK_NAME"; then
+    podman network create --internal --subnet "$SECOND_NET_PREFIX.0/24" \
+      "$SECOND_NETWORK_NAME" >/dev/null
+  fi
   for ((i = 1; i <= count; i++)); do
-    start_node "$i" "$(brnf_of "$i")" "${NODE_OLD_CNI:-1}" "$gen"
+    start_node "$i" "$(brnf_of "$i")" "${NODE_OLD_CNI:-1}" "$gen" "$(mtu_of "$i")" "$second"
   done
+  start_vpc_host
   for ((i = 1; i <= count; i++)); do
     wait_ssh "$(node_ip "$i")" "tke-lab-node-$i"
   done
   write_inventory
   log "$count node(s) up; inventory: $INVENTORY"
+}
+
+# The "VPC host": a machine of the VPC outside the cluster CIDR. Its TCP
+# service on port 7000 answers each connection with the peer address it sees,
+# so a test can tell whether a Pod's traffic left its node masqueraded.
+start_vpc_host() {
+  if [[ "$(podman container inspect --format '{{.State.Running}}' "$VPC_HOST" 2>/dev/null)" == true ]]; then
+    return 0
+  fi
+  podman rm -f -t 0 "$VPC_HOST" >/dev/null 2>&1 || true
+  podman run --detach --name "$VPC_HOST" --hostname vpc-host \
+    --network "$NETWORK_NAME:ip=$VPC_HOST_IP" --init \
+    --label tke-flannel-lab=vpc-host \
+    --sysctl net.ipv4.ip_forward=0 \
+    "$NODE_IMAGE" python3 -c '
+import socketserver
+
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(("seen-from " + self.client_address[0] + "\n").encode())
+
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(("0.0.0.0", 7000), Echo).serve_forever()
+' >/dev/null
+  log "started $VPC_HOST ($VPC_HOST_IP, port 7000)"
 }
 
 down() {
@@ -298,6 +375,10 @@ down() {
     podman rm -f -t 0 "$cname" >/dev/null
     log "removed $cname"
   done
+  podman rm -f -t 0 "$VPC_HOST" >/dev/null 2>&1 || true
+  if podman network exists "$SECOND_NETWORK_NAME" 2>/dev/null; then
+    podman network rm "$SECOND_NETWORK_NAME" >/dev/null
+  fi
   rm -rf "$NODES_STATE" "$INVENTORY"
 }
 
@@ -305,10 +386,12 @@ status() {
   local cname any=0
   for cname in $(lab_containers); do
     any=1
-    printf '%-16s %-22s %-8s br_netfilter=%s\n' "$cname" \
+    printf '%-16s %-22s %-8s br_netfilter=%s mtu=%s second-net=%s\n' "$cname" \
       "node-$(node_ip "${cname##*-}")" \
       "$(podman container inspect --format '{{.State.Status}}' "$cname")" \
-      "$(label_of "$cname" tke-flannel-lab.brnf)"
+      "$(label_of "$cname" tke-flannel-lab.brnf)" \
+      "$(label_of "$cname" tke-flannel-lab.mtu)" \
+      "$(label_of "$cname" tke-flannel-lab.second-net)"
   done
   ((any)) || echo "no lab node containers"
   if podman image exists "$NODE_IMAGE"; then echo "image $NODE_IMAGE present"; fi

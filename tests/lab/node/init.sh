@@ -39,6 +39,25 @@ case "$mode" in
     ;;
 esac
 
+# What the node's runtime package installs: the CNI reference plugins and
+# cnitool (nodes.sh mounts the lab's builds of them).
+mkdir -p /opt/cni/bin
+cp /usr/local/lib/tke-lab/cni-plugins/* /opt/cni/bin/
+install -m 0755 /usr/local/lib/tke-lab/cnitool/cnitool /usr/local/bin/cnitool
+
+# The node link's MTU, when the lab asks for a smaller (or larger) one.
+if [ -n "${LAB_NODE_LINK_MTU:-}" ]; then
+  ip link set dev eth0 mtu "$LAB_NODE_LINK_MTU"
+fi
+
+# A default route, as every real node has (flanneld picks the interface of the
+# default route unless --iface names one). Its next hop is the lab's "VPC
+# host", which forwards nothing: the lab network stays internal and traffic
+# to an unknown address ends there instead of leaving the machine.
+if [ -n "${LAB_NODE_GATEWAY:-}" ] && ! ip route show default | grep -q .; then
+  ip route add default via "$LAB_NODE_GATEWAY" dev eth0
+fi
+
 # On first start, the CNI configs TKE's tke-cni-agent leaves on its nodes
 # (when nodes.sh mounts them): the role must move 00-multus.conf aside.
 if [ -d /usr/local/lib/tke-lab/cni ] && [ ! -e /var/lib/tke-lab/cni-seeded ]; then
