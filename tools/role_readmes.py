@@ -24,8 +24,27 @@ def _text(value: object) -> str:
     return str(value or "")
 
 
+def _table(entry: dict) -> list[str]:
+    """The variables of one entry point, as a markdown table."""
+    lines = ["| variable | type | default | what it is |", "|---|---|---|---|"]
+    for name, option in sorted(entry.get("options", {}).items()):
+        kind = option.get("type", "str")
+        if option.get("elements"):
+            kind += f" of {option['elements']}"
+        default = option.get("default", "")
+        default_text = (
+            f"`{yaml.safe_dump(default, default_flow_style=True).strip()}`"
+            if "default" in option
+            else ""
+        )
+        default_text = default_text.replace("\n...", "").replace("|", "\\|")
+        description = _text(option.get("description")).replace("|", "\\|")
+        lines.append(f"| `{name}` | {kind} | {default_text} | {description} |")
+    return lines
+
+
 def render(role: Path) -> str:
-    """The README of ROLE, as markdown."""
+    """The README of ROLE, as markdown: the main entry point, then any other."""
     spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     main = spec["main"]
     lines = [
@@ -40,23 +59,7 @@ def render(role: Path) -> str:
         "Generated from `meta/argument_specs.yml` by `tools/role_readmes.py`;"
         " Ansible checks every input against that file before the role runs.",
         "",
-        "| variable | type | default | what it is |",
-        "|---|---|---|---|",
-    ]
-    for name, option in sorted(main.get("options", {}).items()):
-        kind = option.get("type", "str")
-        if option.get("elements"):
-            kind += f" of {option['elements']}"
-        default = option.get("default", "")
-        default_text = (
-            f"`{yaml.safe_dump(default, default_flow_style=True).strip()}`"
-            if "default" in option
-            else ""
-        )
-        default_text = default_text.replace("\n...", "").replace("|", "\\|")
-        description = _text(option.get("description")).replace("|", "\\|")
-        lines.append(f"| `{name}` | {kind} | {default_text} | {description} |")
-    lines += [
+        *_table(main),
         "",
         "Use it from a playbook of this collection (see the collection README), or:",
         "",
@@ -68,6 +71,17 @@ def render(role: Path) -> str:
         "```",
         "",
     ]
+    for entry in sorted(k for k in spec if k != "main"):
+        lines += [
+            f"## Entry point `{entry}`",
+            "",
+            f"`include_role` with `tasks_from: {entry}.yml`: "
+            + _text(spec[entry].get("short_description")),
+            "",
+        ]
+        for paragraph in spec[entry].get("description") or []:
+            lines += [" ".join(str(paragraph).split()), ""]
+        lines += [*_table(spec[entry]), ""]
     return "\n".join(lines)
 
 

@@ -20,3 +20,18 @@ attributes:
         in diff mode.
     support: full
 """
+
+    # A module that only reads: check mode runs it as usual, nothing to diff.
+    INFO_MODULE = r"""
+attributes:
+  check_mode:
+    description:
+      - Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: It changes nothing, so it runs as usual in check mode.
+  diff_mode:
+    description:
+      - Will return details on what has changed (or possibly needs changing in check_mode), when
+        in diff mode.
+    support: none
+"""

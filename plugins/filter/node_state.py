@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.tke.flannel.plugins.module_utils.flannel_node import flannel_peers
 from ansible_collections.tke.flannel.plugins.module_utils.node_state import (
     bridge_ports,
     mask,
@@ -21,4 +22,5 @@ class FilterModule:
             "bridge_ports": bridge_ports,
             "mask": mask,
             "runtime_cni_conf_dir": runtime_cni_conf_dir,
+            "flannel_peers": flannel_peers,
         }

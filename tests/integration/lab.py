@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_SH = REPO / "tests" / "lab" / "lab.sh"
+NODES_SH = REPO / "tests" / "lab" / "nodes.sh"
 STATE = Path(os.environ.get("TKE_FLANNEL_LAB_STATE", REPO / "tests" / "lab" / ".state"))
 COLLECTION_USER = "tke-flannel"
+ENI_TAINT = "tke.cloud.tencent.com/eni-ip-unavailable"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -135,3 +138,72 @@ def podcidr_controller_available() -> tuple[bool, str]:
         "github.com/imroc/podcidr-controller; set LAB_PODCIDR_CONTROLLER_BIN to a binary "
         "of v1.1.0 to run the allocation checks"
     )
+
+
+# --- the registered-node containers (tests/lab/nodes.sh) ---------------------------
+
+
+def nodes_sh(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run tests/lab/nodes.sh, failing loudly."""
+    proc = subprocess.run(
+        ["bash", str(NODES_SH), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"nodes.sh {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def on_node(i: int, command: str) -> subprocess.CompletedProcess:
+    """Run a shell command inside node container i."""
+    return subprocess.run(
+        ["podman", "exec", f"tke-lab-node-{i}", "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def exists_on_node(i: int, path: str) -> bool:
+    return on_node(i, f"test -e {path}").returncode == 0
+
+
+PODS_SH = REPO / "tests" / "lab" / "pods.sh"
+
+
+def pods_sh(*args: str) -> subprocess.CompletedProcess:
+    """Run tests/lab/pods.sh (a Pod's network namespace through the node's CNI chain)."""
+    return subprocess.run(
+        ["bash", str(PODS_SH), *args], capture_output=True, text=True, check=False
+    )
+
+
+def allocate_as_podcidr_controller_would(cidrs: dict[str, str]) -> None:
+    """Give each named Node its podCIDR and drop TKE's ENI taint, as the lab administrator.
+
+    This is what podcidr-controller does for a node that joined (the chart's
+    removeTaints lists the taint). The lab runs the real controller when it
+    has the binary (LAB_PODCIDR_CONTROLLER_BIN); the Go module proxy does not
+    serve it, so the data-path tests call this instead, and only then.
+    """
+    core = client.CoreV1Api(api())
+    for name, cidr in cidrs.items():
+        node = core.read_node(name)
+        taints = [t for t in node.spec.taints or [] if t.key != ENI_TAINT]
+        patch = {"spec": {"podCIDR": cidr, "podCIDRs": [cidr], "taints": taints or None}}
+        core.patch_node(name, patch)
+
+
+def wait_until(what: str, check, timeout: float = 90, every: float = 1):
+    """Call CHECK until it returns a true value and return that; fail naming WHAT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(every)

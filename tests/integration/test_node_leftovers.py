@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .lab import REPO, STATE, lab, playbook
-from .test_registered_nodes import exists_on_node, nodes_sh, on_node
+from .lab import REPO, STATE, exists_on_node, lab, nodes_sh, on_node, playbook
 
 NODE = "node-192.168.250.11"
 INVENTORY = ["-i", str(REPO / "inventories" / "lab"), "-i", str(STATE / "nodes-inventory.yml")]

@@ -10,17 +10,14 @@ script (tests/lab/node/tke-register.sh), which creates the Node node-<ip>.
 
 from __future__ import annotations
 
-import os
 import platform
-import subprocess
 import time
 
 import pytest
 from kubernetes import client
 
-from .lab import REPO, STATE, Run, api, lab, playbook
+from .lab import REPO, STATE, Run, api, exists_on_node, lab, nodes_sh, on_node, playbook
 
-NODES_SH = REPO / "tests" / "lab" / "nodes.sh"
 SCRIPT = REPO / "tests" / "lab" / "node" / "tke-register.sh"
 TOKEN = "s3cr3t-lab-token-4f1d"
 # Node i is at 192.168.250.(10+i); its br_netfilter case, in nodes.sh's order.
@@ -30,34 +27,6 @@ DEST = "/root/tke-registration.sh"
 SYSCTL_FILE = "/etc/sysctl.d/90-tke-flannel.conf"
 MODULES_FILE = "/etc/modules-load.d/tke-flannel-br_netfilter.conf"
 CNI_BACKUP = "/etc/cni/net.d.tke-flannel-backup"
-
-
-def nodes_sh(*args: str, env: dict[str, str] | None = None) -> str:
-    """Run tests/lab/nodes.sh, failing loudly."""
-    proc = subprocess.run(
-        ["bash", str(NODES_SH), *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"nodes.sh {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
-
-
-def on_node(i: int, command: str) -> subprocess.CompletedProcess:
-    """Run a shell command inside node container i."""
-    return subprocess.run(
-        ["podman", "exec", f"tke-lab-node-{i}", "sh", "-c", command],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def exists_on_node(i: int, path: str) -> bool:
-    return on_node(i, f"test -e {path}").returncode == 0
 
 
 def delete_nodes(core: client.CoreV1Api) -> None:

@@ -479,13 +479,14 @@ class FlannelRunner:
                 self.kill(container)
                 self.backoff.pop(container, None)
             elif running_hash == want.spec_hash:
-                # It ran with this spec and exited: wait as CrashLoopBackOff does.
+                # It ran with this spec and exited: wait as CrashLoopBackOff does
+                # (doubling from 5 s; capped at 20 s here, 5 min in the kubelet).
                 now = time.monotonic()
                 next_try, pause = self.backoff.get(container, (0.0, 5.0))
                 if now < next_try:
                     status[node] = "flanneld exited; see /var/log/tke-lab/flanneld.log"
                     continue
-                self.backoff[container] = (now + pause, min(pause * 2, 60.0))
+                self.backoff[container] = (now + pause, min(pause * 2, 20.0))
             self.start(container, want)
             status[node] = f"flanneld started (Pod spec {want.spec_hash})"
         self.status = status

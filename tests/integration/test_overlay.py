@@ -1,0 +1,292 @@
+"""Flannel's data path in the lab: packets, not objects.
+
+After site.yml (which registers the lab's node containers through nodes.yml),
+the lab daemon runs the real flanneld in each node container that has a
+Running Pod of the flannel chart's DaemonSet, with that Pod's command and
+ConfigMap (tests/lab/labd.py). Pods are network namespaces added through the
+CNI chain the chart installed (tests/lab/pods.sh: cnitool, the flannel CNI
+plugin delegating to bridge and host-local, portmap, loopback). Traffic stays
+in the lab: its networks are internal, and the nodes' default gateway is the
+lab's "VPC host" container, which forwards nothing.
+
+Node podCIDRs come from podcidr-controller when the lab has its binary;
+otherwise (the Go module proxy does not serve it) the tests give each node
+the podCIDR and drop the taint as it would (lab.allocate_as_podcidr_controller_would).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+from kubernetes import client
+
+from .lab import (
+    REPO,
+    STATE,
+    Run,
+    allocate_as_podcidr_controller_would,
+    api,
+    fresh_lab,
+    nodes_sh,
+    on_node,
+    playbook,
+    podcidr_controller_available,
+    pods_sh,
+    wait_until,
+)
+
+CLUSTER = "10.244.0.0/16"
+SCRIPT = REPO / "tests" / "lab" / "node" / "tke-register.sh"
+VPC_HOST = "192.168.250.200"
+LEASE = "flannel.alpha.coreos.com/backend-data"
+
+
+def name(i: int) -> str:
+    return f"node-192.168.250.{10 + i}"
+
+
+def inventories() -> list[str]:
+    return ["-i", str(REPO / "inventories" / "lab"), "-i", str(STATE / "nodes-inventory.yml")]
+
+
+def run(book: str, *args: str, **extra) -> Run:
+    return playbook(book, *inventories(), *args, extra_vars=extra or None)
+
+
+def register_vars() -> dict:
+    return {
+        "registered_node_registration_script_path": str(SCRIPT),
+        "registered_node_registration_script_run": True,
+        "registered_node_registration_script_args": ["--token", "lab-overlay-token"],
+    }
+
+
+def node_obj(i: int) -> client.V1Node:
+    return client.CoreV1Api(api()).read_node(name(i))
+
+
+def give_pod_cidrs(nodes: dict[int, str]) -> None:
+    """podCIDRs from podcidr-controller, or as it would give them (see the docstring)."""
+    if podcidr_controller_available()[0]:
+        for i in nodes:
+            wait_until(f"podCIDR of {name(i)}", lambda i=i: node_obj(i).spec.pod_cidr)
+    else:
+        allocate_as_podcidr_controller_would({name(i): cidr for i, cidr in nodes.items()})
+
+
+def subnet_env(i: int) -> dict[str, str]:
+    out = on_node(i, "cat /run/flannel/subnet.env 2>/dev/null").stdout
+    return dict(line.split("=", 1) for line in out.split() if "=" in line)
+
+
+def routes_to_peers(i: int, peers: list[int]) -> bool:
+    routes = json.loads(on_node(i, "ip -j route show dev flannel.1").stdout or "[]")
+    dsts = {r["dst"] for r in routes}
+    return all(node_obj(p).spec.pod_cidr in dsts for p in peers)
+
+
+def wait_for_overlay(nodes: list[int]) -> None:
+    """Until each node's flanneld holds its lease and routes to every other node."""
+    for i in nodes:
+        wait_until(f"subnet.env on {name(i)}", lambda i=i: subnet_env(i).get("FLANNEL_SUBNET"))
+        peers = [p for p in nodes if p != i]
+        wait_until(f"routes on {name(i)}", lambda i=i, peers=peers: routes_to_peers(i, peers))
+
+
+def link(i: int, dev: str) -> dict:
+    return json.loads(on_node(i, f"ip -j -d addr show dev {dev}").stdout)[0]
+
+
+def rx_packets(i: int, dev: str) -> int:
+    stats = json.loads(on_node(i, f"ip -j -s link show dev {dev}").stdout)[0]["stats64"]
+    return stats["rx"]["packets"]
+
+
+def add_pod(i: int, pod: str) -> str:
+    proc = pods_sh("add", str(i), pod)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def in_pod(i: int, pod: str, *cmd: str):
+    return pods_sh("exec", str(i), pod, *cmd)
+
+
+# A TCP echo server and client, run with the node's python3 inside a Pod.
+ECHO_SERVER = (
+    "import socket; s = socket.create_server(('0.0.0.0', 7070)); s.settimeout(30);"
+    " c, _ = s.accept(); c.sendall(c.recv(100)); c.close()"
+)
+
+
+def tcp_echo(i: int, pod: str, server_ip: str, port: int, payload: str) -> str:
+    code = (
+        f"import socket; s = socket.create_connection(('{server_ip}', {port}), timeout=5);"
+        f" s.sendall(b'{payload}'); print(s.recv(100).decode().strip())"
+    )
+    proc = in_pod(i, pod, "python3", "-c", code)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def converge(count: int, node_env: dict[str, str], **extra) -> Run:
+    """A fresh lab in the guide's order: site.yml converts the cluster, then
+    registers `count` node containers; then they get podCIDRs."""
+    fresh_lab(LAB_REGISTERED_NODES="0", LAB_SUPER_NODE="1")
+    nodes_sh("down")
+    nodes_sh("up", str(count), env=node_env)
+    site = run("site.yml", **register_vars(), **extra)
+    return site
+
+
+class TestOverlayAcrossNodes:
+    """Two nodes whose links have MTU 1400; Flannel on the default route's interface."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def lab(self):
+        site = converge(2, {"NODE_LINK_MTU": "1400", "NODE_BRNF": "builtin"})
+        assert site.rc == 0, site.out[-4000:]
+        give_pod_cidrs({1: "10.244.1.0/24", 2: "10.244.2.0/24"})
+        wait_for_overlay([1, 2])
+        type(self).pods = {1: add_pod(1, "web"), 2: add_pod(2, "client")}
+        yield
+        nodes_sh("down")
+
+    @pytest.mark.parametrize("i", [1, 2])
+    def test_flanneld_lease_is_the_nodes_pod_cidr(self, i):
+        env = subnet_env(i)
+        pod_cidr = node_obj(i).spec.pod_cidr
+        assert env["FLANNEL_NETWORK"] == CLUSTER
+        assert ipaddress.ip_interface(env["FLANNEL_SUBNET"]).network == ipaddress.ip_network(
+            pod_cidr
+        )
+        assert env["FLANNEL_IPMASQ"] == "true"
+        annotations = node_obj(i).metadata.annotations
+        assert annotations["flannel.alpha.coreos.com/public-ip"] == f"192.168.250.{10 + i}"
+        assert json.loads(annotations[LEASE])["VtepMAC"] == link(i, "flannel.1")["address"]
+
+    @pytest.mark.parametrize("i", [1, 2])
+    def test_vxlan_device_rides_on_eth0_with_the_links_mtu_less_50(self, i):
+        dev = link(i, "flannel.1")
+        data = dev["linkinfo"]["info_data"]
+        assert dev["linkinfo"]["info_kind"] == "vxlan"
+        assert (data["id"], data["port"], data["local"]) == (1, 8472, f"192.168.250.{10 + i}")
+        assert link(i, "eth0")["mtu"] == 1400
+        assert dev["mtu"] == 1350
+        assert subnet_env(i)["FLANNEL_MTU"] == "1350"
+        assert link(i, "cni0")["mtu"] == 1350
+
+    def test_pod_ips_are_in_their_nodes_pod_cidr(self):
+        for i, ip in self.pods.items():
+            assert ipaddress.ip_address(ip) in ipaddress.ip_network(node_obj(i).spec.pod_cidr)
+
+    def test_pods_ping_each_other_across_nodes(self):
+        there = in_pod(2, "client", "ping", "-c", "3", "-W", "2", self.pods[1])
+        back = in_pod(1, "web", "ping", "-c", "3", "-W", "2", self.pods[2])
+        assert there.returncode == 0, there.stdout + there.stderr
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert " 0% packet loss" in there.stdout
+
+    def test_tcp_echo_across_nodes(self):
+        server = pods_sh("exec", "1", "web", "sh", "-c", f'python3 -c "{ECHO_SERVER}" &')
+        assert server.returncode == 0, server.stderr
+        reply = wait_until("TCP echo from web", lambda: _try_echo(self.pods[1]), timeout=20)
+        assert reply == "hello-across-nodes"
+
+    def test_largest_packet_the_overlay_carries_is_the_vxlan_mtu(self):
+        # 1350 bytes of IP: 1322 of ICMP payload + 8 + 20. One more does not fit.
+        fits = in_pod(
+            2, "client", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1322", self.pods[1]
+        )
+        too_big = in_pod(
+            2, "client", "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1323", self.pods[1]
+        )
+        assert fits.returncode == 0, fits.stdout + fits.stderr
+        assert too_big.returncode != 0
+
+    def test_egress_leaves_with_the_nodes_address(self):
+        # The VPC host answers with the source address it sees: --ip-masq
+        # rewrote the Pod's address to its node's.
+        assert tcp_echo(2, "client", VPC_HOST, 7000, "x") == "seen-from 192.168.250.12"
+        assert tcp_echo(1, "web", VPC_HOST, 7000, "x") == "seen-from 192.168.250.11"
+
+    def test_pod_to_pod_traffic_is_not_masqueraded(self):
+        server = pods_sh("exec", "1", "web", "sh", "-c", 'python3 -c "' + PEER_SERVER + '" &')
+        assert server.returncode == 0, server.stderr
+        seen = wait_until("peer address from web", lambda: _try(2, "client", self.pods[1], 7071))
+        assert seen == f"seen-from {self.pods[2]}"
+
+    def test_verify_checks_each_node_over_ssh(self):
+        result = run("verify.yml")
+        assert result.rc == 0, result.out[-4000:]
+        for i in (1, 2):
+            assert result.recap[name(i)]["failed"] == 0
+            assert (
+                f"{name(i)}: subnet {subnet_env(i)['FLANNEL_SUBNET']} in {CLUSTER}; flannel.1 up,"
+                f" MTU 1350, over eth0 192.168.250.{10 + i} (MTU 1400); routes to 1 other node(s)"
+            ) in result.text
+        assert "Flannel is right on 2 of 2 registered node(s)." in result.text
+
+
+PEER_SERVER = (
+    "import socket; s = socket.create_server(('0.0.0.0', 7071)); s.settimeout(30);"
+    " c, a = s.accept(); c.sendall(('seen-from ' + a[0]).encode()); c.close()"
+)
+
+
+def _try(i: int, pod: str, ip: str, port: int) -> str:
+    code = (
+        f"import socket; s = socket.create_connection(('{ip}', {port}), timeout=3);"
+        " print(s.recv(100).decode())"
+    )
+    proc = in_pod(i, pod, "python3", "-c", code)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def _try_echo(ip: str) -> str:
+    code = (
+        f"import socket; s = socket.create_connection(('{ip}', 7070), timeout=3);"
+        " s.sendall(b'hello-across-nodes'); print(s.recv(100).decode())"
+    )
+    proc = in_pod(2, "client", "python3", "-c", code)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+class TestNamedInterface:
+    """Nodes with two interfaces; flannel_iface names the second one."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def lab(self):
+        site = converge(2, {"NODE_SECOND_NET": "1"}, flannel_iface="eth1")
+        assert site.rc == 0, site.out[-4000:]
+        give_pod_cidrs({1: "10.244.1.0/24", 2: "10.244.2.0/24"})
+        wait_for_overlay([1, 2])
+        type(self).pods = {1: add_pod(1, "a"), 2: add_pod(2, "b")}
+        yield
+        nodes_sh("down")
+
+    @pytest.mark.parametrize("i", [1, 2])
+    def test_flannel_uses_the_named_interface(self, i):
+        assert node_obj(i).metadata.annotations["flannel.alpha.coreos.com/public-ip"] == (
+            f"192.168.251.{10 + i}"
+        )
+        data = link(i, "flannel.1")["linkinfo"]["info_data"]
+        assert (data["link"], data["local"]) == ("eth1", f"192.168.251.{10 + i}")
+
+    def test_vxlan_peers_are_reached_on_the_second_network(self):
+        fdb = on_node(1, "bridge fdb show dev flannel.1").stdout
+        assert "dst 192.168.251.12" in fdb
+        assert "192.168.250.12" not in fdb
+
+    def test_pods_reach_each_other_over_the_second_network(self):
+        before = rx_packets(2, "eth1")
+        ping = in_pod(1, "a", "ping", "-c", "5", "-W", "2", self.pods[2])
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert rx_packets(2, "eth1") - before >= 5
+
+    def test_verify_names_the_interface(self):
+        result = run("verify.yml", flannel_iface="eth1")
+        assert result.rc == 0, result.out[-4000:]
+        assert "over eth1 192.168.251.11 (MTU 1500)" in result.text
