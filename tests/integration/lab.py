@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,6 @@ LAB_SH = REPO / "tests" / "lab" / "lab.sh"
 NODES_SH = REPO / "tests" / "lab" / "nodes.sh"
 STATE = Path(os.environ.get("TKE_FLANNEL_LAB_STATE", REPO / "tests" / "lab" / ".state"))
 COLLECTION_USER = "tke-flannel"
-ENI_TAINT = "tke.cloud.tencent.com/eni-ip-unavailable"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 RECAP = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -182,19 +182,17 @@ def pods_sh(*args: str) -> subprocess.CompletedProcess:
 
 
 def allocate_as_podcidr_controller_would(cidrs: dict[str, str]) -> None:
-    """Give each named Node its podCIDR and drop TKE's ENI taint, as the lab administrator.
-
-    This is what podcidr-controller does for a node that joined (the chart's
-    removeTaints lists the taint). The lab runs the real controller when it
-    has the binary (LAB_PODCIDR_CONTROLLER_BIN); the Go module proxy does not
-    serve it, so the data-path tests call this instead, and only then.
-    """
-    core = client.CoreV1Api(api())
-    for name, cidr in cidrs.items():
-        node = core.read_node(name)
-        taints = [t for t in node.spec.taints or [] if t.key != ENI_TAINT]
-        patch = {"spec": {"podCIDR": cidr, "podCIDRs": [cidr], "taints": taints or None}}
-        core.patch_node(name, patch)
+    """Give each named Node its podCIDR and drop TKE's ENI taint, as podcidr-controller
+    would, with tests/lab/podcidrs.py (the real binary is not served; see there)."""
+    pairs = [f"{node}={cidr}" for node, cidr in cidrs.items()]
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "lab" / "podcidrs.py"), *pairs],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"podcidrs.py failed:\n{proc.stdout}\n{proc.stderr}")
 
 
 def wait_until(what: str, check, timeout: float = 90, every: float = 1):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
 
 import pytest
 from kubernetes import client
@@ -290,3 +291,101 @@ class TestNamedInterface:
         result = run("verify.yml", flannel_iface="eth1")
         assert result.rc == 0, result.out[-4000:]
         assert "over eth1 192.168.251.11 (MTU 1500)" in result.text
+
+
+def register_by_hand(i: int) -> None:
+    """Register node i outside nodes.yml, as an operator who ran the console's script
+    on the machine (its OS and kernel checks skipped by hand)."""
+    script = SCRIPT.read_text()
+    script = script.replace("\n  check_os\n", "\n  : check_os\n")
+    script = script.replace("\n  check_kernel || exit 1\n", "\n  : check_kernel\n")
+    proc = subprocess.run(
+        ["podman", "exec", "-i", f"tke-lab-node-{i}", "bash", "-s", "--", "--token", "by-hand"],
+        input=script,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def flanneld_log(i: int) -> str:
+    return on_node(i, "cat /var/log/tke-lab/flanneld.log 2>/dev/null").stdout
+
+
+class TestVerifyNamesWhatIsWrong:
+    """Four nodes with a second interface, eth1, which flannel_iface names: 1 and 2
+    right; 3 registered by hand without br_netfilter; 4 whose eth1 has an MTU too
+    small for vxlan. Then a fifth joins and gets no podCIDR, then one outside the
+    cluster CIDR. Each case: what verify tells the operator."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    def lab(self):
+        env = {
+            "NODE_BRNF": "builtin,builtin,absent,builtin",
+            "NODE_SECOND_NET": "1",
+            "NODE_SECOND_NET_MTU": ",,,100",
+        }
+        type(self).env = env
+        site = converge(4, env, flannel_iface="eth1")
+        assert site.recap[name(3)]["failed"] == 1, site.out[-4000:]
+        for i in (1, 2, 4):
+            assert site.recap[name(i)]["failed"] == 0, site.out[-4000:]
+        register_by_hand(3)
+        give_pod_cidrs({i: f"10.244.{i}.0/24" for i in (1, 2, 3, 4)})
+        wait_for_overlay([1, 2])
+        for i in (3, 4):
+            wait_until(f"flanneld's error on {name(i)}", lambda i=i: "E1" in flanneld_log(i))
+        type(self).verify = run("verify.yml", tke_flannel_wait_timeout=5, flannel_iface="eth1")
+        yield
+        nodes_sh("down")
+
+    def test_only_the_broken_nodes_fail(self):
+        result = self.verify
+        assert result.rc != 0
+        assert {n: result.recap[name(n)]["failed"] for n in (1, 2, 3, 4)} == {
+            1: 0,
+            2: 0,
+            3: 1,
+            4: 1,
+        }, result.out[-4000:]
+
+    def test_missing_br_netfilter(self):
+        assert "Failed to check br_netfilter" in flanneld_log(3)
+        assert (
+            f"{name(3)}: br_netfilter is not loaded (/proc/sys/net/bridge/bridge-nf-call-iptables"
+            " is missing), so flanneld stops at start with 'Failed to check br_netfilter'; run"
+            " playbooks/nodes.yml for this node"
+        ) in self.verify.text
+        assert f"{name(3)}: /run/flannel/subnet.env is missing" not in self.verify.text
+
+    def test_link_mtu_too_small_for_vxlan(self):
+        assert (
+            f"{name(4)}: eth1 has MTU 100, too small for vxlan: it needs at least 118"
+            " (68 for IPv4 inside plus 50 of vxlan headers)"
+        ) in self.verify.text
+
+    def test_a_node_without_pod_cidr(self):
+        if podcidr_controller_available()[0]:
+            pytest.skip("the lab runs podcidr-controller, which gives every joined node a podCIDR")
+        nodes_sh("up", "5", env=self.env)
+        joined = run("nodes.yml", "--limit", name(5), **register_vars(), flannel_iface="eth1")
+        assert joined.rc == 0, joined.out[-4000:]
+        result = run("verify.yml", tke_flannel_wait_timeout=5, flannel_iface="eth1")
+        assert result.rc != 0
+        assert (
+            f"node {name(5)} has no podCIDR (check podcidr-controller's log (kube-system)"
+        ) in result.text
+        assert "podcidr-controller" in flanneld_log(5) or "pod cidr not assigned" in flanneld_log(5)
+
+    def test_a_pod_cidr_outside_the_cluster_cidr(self):
+        allocate_as_podcidr_controller_would({name(5): "10.250.5.0/24"})
+        result = run("verify.yml", tke_flannel_wait_timeout=5, flannel_iface="eth1")
+        assert result.rc != 0
+        # verify.yml's preflight sees it first, in the plan against the live nodes.
+        assert (
+            f"node {name(5)} has podCIDR 10.250.5.0/24, outside tke_flannel_cluster_cidr"
+            " 10.244.0.0/16; Flannel fails on that node and podcidr-controller never rewrites"
+            " a podCIDR, so choose a tke_flannel_cluster_cidr that contains it, or delete the"
+            " node and register it again"
+        ) in result.text

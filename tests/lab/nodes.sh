@@ -25,6 +25,8 @@
 #   NODE_SECOND_NET 1: nodes get a second interface, eth1, on the lab's second
 #                 network 192.168.251.0/24 (address .(10+i)), as machines
 #                 joined over a direct connect often have (default 0)
+#   NODE_SECOND_NET_MTU  MTU of eth1, as NODE_LINK_MTU is of eth0. Ansible
+#                 reaches the nodes over eth0, so a tiny MTU belongs here.
 #
 # Every node has what a registered node's runtime installs: the CNI reference
 # plugins (bridge, host-local, portmap, loopback) in /opt/cni/bin, cnitool and
@@ -200,12 +202,12 @@ brnf_of() {
   esac
 }
 
-# mtu_of I: node I's link MTU from NODE_LINK_MTU, or "" for the network's.
+# mtu_of VAR I: node I's MTU from option VAR, or "" for the network's.
 mtu_of() {
   local mtu
-  mtu="$(per_node NODE_LINK_MTU "$1" "")"
+  mtu="$(per_node "$1" "$2" "")"
   if [[ -n "$mtu" ]] && ! [[ "$mtu" =~ ^[0-9]+$ && "$mtu" -ge 68 && "$mtu" -le 9000 ]]; then
-    die "NODE_LINK_MTU: '$mtu' is not an MTU from 68 to 9000"
+    die "$1: '$mtu' is not an MTU from 68 to 9000"
   fi
   echo "$mtu"
 }
@@ -226,7 +228,7 @@ generation() {
 }
 
 start_node() {
-  local i="$1" brnf="$2" old_cni="$3" gen="$4" mtu="$5" second="$6"
+  local i="$1" brnf="$2" old_cni="$3" gen="$4" mtu="$5" second="$6" mtu2="$7"
   local cname="tke-lab-node-$i" ip name
   ip="$(node_ip "$i")"
   name="node-$ip"
@@ -235,6 +237,7 @@ start_node() {
       "$(label_of "$cname" tke-flannel-lab.old-cni)" == "$old_cni" &&
       "$(label_of "$cname" tke-flannel-lab.mtu)" == "$mtu" &&
       "$(label_of "$cname" tke-flannel-lab.second-net)" == "$second" &&
+      "$(label_of "$cname" tke-flannel-lab.second-net-mtu)" == "$mtu2" &&
       "$(label_of "$cname" tke-flannel-lab.generation)" == "$gen" &&
       -s "$NODES_STATE/$name/node.crt" ]]; then
       if [[ "$(podman container inspect --format '{{.State.Running}}' "$cname")" != true ]]; then
@@ -249,7 +252,7 @@ start_node() {
   node_credentials "$name"
   local -a opts=(
     --detach --name "$cname" --hostname "$name"
-    --network "$NETWORK_NAME:ip=$ip"
+    --network "$NETWORK_NAME:ip=$ip,interface_name=eth0"
     --privileged --init
     --label tke-flannel-lab=node
     --label "tke-flannel-lab.node-name=$name"
@@ -257,9 +260,11 @@ start_node() {
     --label "tke-flannel-lab.old-cni=$old_cni"
     --label "tke-flannel-lab.mtu=$mtu"
     --label "tke-flannel-lab.second-net=$second"
+    --label "tke-flannel-lab.second-net-mtu=$mtu2"
     --label "tke-flannel-lab.generation=$gen"
     --env "LAB_NODE_BRNF=$brnf"
     --env "LAB_NODE_LINK_MTU=$mtu"
+    --env "LAB_NODE_SECOND_NET_MTU=$mtu2"
     --env "LAB_NODE_GATEWAY=$VPC_HOST_IP"
     --volume "$here/node/init.sh:/usr/local/sbin/tke-lab-node-init:ro"
     --volume "$SSH_DIR/authorized_keys:/run/tke-lab-ssh/authorized_keys:ro"
@@ -268,7 +273,7 @@ start_node() {
     --volume "$CNITOOL_DIR:/usr/local/lib/tke-lab/cnitool:ro"
   )
   if [[ "$second" == 1 ]]; then
-    opts+=(--network "$SECOND_NETWORK_NAME:ip=$SECOND_NET_PREFIX.$((10 + i))")
+    opts+=(--network "$SECOND_NETWORK_NAME:ip=$SECOND_NET_PREFIX.$((10 + i)),interface_name=eth1")
   fi
   if [[ "$brnf" != builtin ]]; then
     opts+=(--volume "$here/node/modprobe:/usr/local/lib/tke-lab/modprobe:ro")
@@ -334,7 +339,8 @@ up() {
       "$SECOND_NETWORK_NAME" >/dev/null
   fi
   for ((i = 1; i <= count; i++)); do
-    start_node "$i" "$(brnf_of "$i")" "${NODE_OLD_CNI:-1}" "$gen" "$(mtu_of "$i")" "$second"
+    start_node "$i" "$(brnf_of "$i")" "${NODE_OLD_CNI:-1}" "$gen" \
+      "$(mtu_of NODE_LINK_MTU "$i")" "$second" "$(mtu_of NODE_SECOND_NET_MTU "$i")"
   done
   start_vpc_host
   for ((i = 1; i <= count; i++)); do

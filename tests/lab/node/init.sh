@@ -49,6 +49,9 @@ install -m 0755 /usr/local/lib/tke-lab/cnitool/cnitool /usr/local/bin/cnitool
 if [ -n "${LAB_NODE_LINK_MTU:-}" ]; then
   ip link set dev eth0 mtu "$LAB_NODE_LINK_MTU"
 fi
+if [ -n "${LAB_NODE_SECOND_NET_MTU:-}" ]; then
+  ip link set dev eth1 mtu "$LAB_NODE_SECOND_NET_MTU"
+fi
 
 # A default route, as every real node has (flanneld picks the interface of the
 # default route unless --iface names one). Its next hop is the lab's "VPC
