@@ -159,7 +159,7 @@ build_cnitool() {
 }
 
 # podcidr-controller is built only when the module proxy serves it; the lab
-# reports its absence instead of replacing it (see tests/lab/README.md).
+# reports its absence instead of replacing it (see "The lab" in README.md).
 build_podcidr_controller() {
   build_go_install "github.com/imroc/podcidr-controller@${PODCIDR_CONTROLLER_VERSION}"
 }
