@@ -65,10 +65,12 @@ def _controller(pod: Obj) -> Obj | None:
 def eni_ip_pods(pods: list[Obj]) -> dict[str, list[dict[str, str]]]:
     """Split the Pods that carry TKE's ENI-IP resource into those to recreate and the rest.
 
-    A Pod is recreated only when a controller will create it again (a
-    ReplicaSet, DaemonSet, StatefulSet or Job owns it); a bare Pod would be
-    lost, so it is listed for the operator instead. Pods being deleted are
-    skipped. Pods without the resource are never returned at all.
+    A Pod is recreated only when a controlling owner will create it again
+    (any controller ownerReference, a ReplicaSet, DaemonSet, StatefulSet or
+    Job typically); a bare Pod would be lost and a static Pod (owned by its
+    Node) belongs to the kubelet, so both are listed for the operator
+    instead. Pods being deleted are skipped. Pods without the resource are
+    never returned at all.
     """
     recreate: list[dict[str, str]] = []
     leave: list[dict[str, str]] = []

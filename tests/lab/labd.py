@@ -368,7 +368,7 @@ class FlannelRunner:
         self.api = api
         self.flanneld = flanneld
         self.cni_flannel = cni_flannel
-        self.host, _, self.port = apiserver.rpartition(":")
+        self.host, self.port = apiserver.rsplit(":", 1)
         self.status: dict[str, str] = {}
         self.backoff: dict[str, tuple[float, float]] = {}  # container: (next try, pause)
 
