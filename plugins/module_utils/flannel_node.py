@@ -89,14 +89,16 @@ def judge(
     peers: dict[str, str],
     iface: str = "",
     vxlan_device: str = "flannel.1",
-    vxlan_mtu: int = 0,
+    flannel_mtu: int = 0,
 ) -> Verdict:
     """The problems of Flannel's data path on a node, each with what to do.
 
     pod_cidr is the node's spec.podCIDR ("" if none); peers maps the other
     nodes that have a Flannel lease (its backend-data annotation) to their
-    podCIDRs; iface and vxlan_mtu are the flannel role's flannel_iface and
-    flannel_mtu (0: from the interface).
+    podCIDRs; iface and flannel_mtu are the flannel role's flannel_iface and
+    flannel_mtu (net-conf.json's MTU of the path between nodes; 0: the
+    interface's). flanneld gives flannel.1 and subnet.env's FLANNEL_MTU that
+    MTU less VXLAN_OVERHEAD.
     """
     v = Verdict()
     cluster = _net(cluster_cidr)
@@ -183,14 +185,23 @@ def judge(
         v.problems.append(f"{vxlan_device} is down")
     if link and link_mtu >= MIN_IPV4_MTU + VXLAN_OVERHEAD and mtu + VXLAN_OVERHEAD > link_mtu:
         fix = (
-            f"set flannel_mtu to at most {link_mtu - VXLAN_OVERHEAD} or leave it at 0"
-            if vxlan_mtu
-            else "restart the kube-flannel-ds Pod on it, so that flanneld reads the link's MTU"
+            f"set flannel_mtu to at most {link_mtu} (flanneld takes the {VXLAN_OVERHEAD} off)"
+            f" or leave it at 0 and run playbooks/cluster.yml; then {_recreate(vxlan_device)}"
+            if flannel_mtu
+            else _recreate(vxlan_device)
         )
         v.problems.append(
             f"{vxlan_device} has MTU {mtu}, more than {link_name} (MTU {link_mtu}) carries with"
             f" {VXLAN_OVERHEAD} bytes of vxlan headers, so large packets between Pods are lost;"
             f" {fix}"
+        )
+
+    env_mtu = (env or {}).get("FLANNEL_MTU", "")
+    if env_mtu.isdigit() and int(env_mtu) != mtu:
+        v.problems.append(
+            f"{vxlan_device} has MTU {mtu}, but subnet.env gives the Pods MTU {env_mtu}: flanneld"
+            f" kept a {vxlan_device} made before the MTU changed (it does not compare MTUs);"
+            f" {_recreate(vxlan_device)}"
         )
 
     routed = {
@@ -227,6 +238,14 @@ def flannel_peers(nodes: list[dict[str, Any]], exclude: str = "") -> dict[str, s
         ):
             out[meta["name"]] = cidr
     return out
+
+
+def _recreate(device: str) -> str:
+    """How to get a vxlan device of the MTU flanneld is given now."""
+    return (
+        f"delete {device} on the node (ip link delete {device}), then the node's kube-flannel-ds"
+        f" Pod: the new flanneld makes {device} with that MTU, and its routes"
+    )
 
 
 def _subnet_of(inner: Any, outer: Any) -> bool:

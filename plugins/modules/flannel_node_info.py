@@ -50,9 +50,10 @@ options:
         route.
     type: str
     default: ""
-  vxlan_mtu:
+  flannel_mtu:
     description:
-      - The vxlan MTU Flannel is told to use (flannel_mtu); 0 for the link's MTU less 50.
+      - The MTU of the path between the nodes Flannel is told (flannel_mtu, net-conf.json's
+        Backend MTU); 0 for the MTU of the interface it uses. flannel.1 gets 50 less.
     type: int
     default: 0
   vxlan_device:
@@ -90,7 +91,9 @@ problems:
   elements: str
   sample:
     - "flannel.1 has MTU 1450, more than eth0 (MTU 1400) carries with 50 bytes of vxlan headers,
-      so large packets between Pods are lost; set flannel_mtu to at most 1350 or leave it at 0"
+      so large packets between Pods are lost; delete flannel.1 on the node (ip link delete
+      flannel.1), then the node's kube-flannel-ds Pod: the new flanneld makes flannel.1 with
+      that MTU, and its routes"
 summary:
   description: One line on a node where nothing is wrong; empty otherwise.
   returned: always
@@ -146,7 +149,7 @@ def main() -> None:
             "cluster_cidr": {"type": "str", "required": True},
             "peers": {"type": "dict", "default": {}},
             "iface": {"type": "str", "default": ""},
-            "vxlan_mtu": {"type": "int", "default": 0},
+            "flannel_mtu": {"type": "int", "default": 0},
             "vxlan_device": {"type": "str", "default": "flannel.1"},
             "subnet_file": {"type": "path", "default": "/run/flannel/subnet.env"},
         },
@@ -171,7 +174,7 @@ def main() -> None:
         peers={str(k): str(v) for k, v in (p["peers"] or {}).items()},
         iface=p["iface"] or "",
         vxlan_device=p["vxlan_device"],
-        vxlan_mtu=p["vxlan_mtu"],
+        flannel_mtu=p["flannel_mtu"],
     )
     module.exit_json(
         changed=False,

@@ -30,6 +30,7 @@ from .lab import (
     allocate_as_podcidr_controller_would,
     api,
     fresh_lab,
+    lab,
     nodes_sh,
     on_node,
     playbook,
@@ -153,7 +154,8 @@ class TestOverlayAcrossNodes:
         wait_for_overlay([1, 2])
         type(self).pods = {1: add_pod(1, "web"), 2: add_pod(2, "client")}
         yield
-        nodes_sh("down")
+        # Down, Node objects and all: the next module starts from a fresh lab.
+        lab("down")
 
     @pytest.mark.parametrize("i", [1, 2])
     def test_flanneld_lease_is_the_nodes_pod_cidr(self, i):
@@ -266,7 +268,8 @@ class TestNamedInterface:
         wait_for_overlay([1, 2])
         type(self).pods = {1: add_pod(1, "a"), 2: add_pod(2, "b")}
         yield
-        nodes_sh("down")
+        # Down, Node objects and all: the next module starts from a fresh lab.
+        lab("down")
 
     @pytest.mark.parametrize("i", [1, 2])
     def test_flannel_uses_the_named_interface(self, i):
@@ -291,6 +294,58 @@ class TestNamedInterface:
         result = run("verify.yml", flannel_iface="eth1")
         assert result.rc == 0, result.out[-4000:]
         assert "over eth1 192.168.251.11 (MTU 1500)" in result.text
+
+    def test_a_new_flannel_mtu_rolls_the_flannel_pods(self):
+        before = flannel_pods()
+        result = run("cluster.yml", flannel_iface="eth1", flannel_mtu=1400)
+        assert result.rc == 0, result.out[-4000:]
+        after = flannel_pods()
+        assert set(after) == set(before) and not set(after.values()) & set(before.values())
+        for i in (1, 2):
+            wait_until(
+                f"FLANNEL_MTU on {name(i)}", lambda i=i: subnet_env(i).get("FLANNEL_MTU") == "1350"
+            )
+
+    def test_verify_names_a_flannel_device_older_than_the_mtu(self):
+        # flanneld reuses an existing flannel.1 without comparing its MTU.
+        assert link(1, "flannel.1")["mtu"] == 1450
+        result = run("verify.yml", flannel_iface="eth1", flannel_mtu=1400)
+        assert result.rc != 0
+        assert (
+            f"{name(1)}: flannel.1 has MTU 1450, but subnet.env gives the Pods MTU 1350: flanneld"
+            " kept a flannel.1 made before the MTU changed (it does not compare MTUs); delete"
+            " flannel.1 on the node (ip link delete flannel.1), then the node's kube-flannel-ds"
+            " Pod: the new flanneld makes flannel.1 with that MTU, and its routes"
+        ) in result.text
+
+    def test_the_fix_verify_gives_works(self):
+        core = client.CoreV1Api(api())
+        for i in (1, 2):
+            on_node(i, "ip link delete flannel.1")
+        for pod in core.list_namespaced_pod("kube-flannel", label_selector="app=flannel").items:
+            core.delete_namespaced_pod(pod.metadata.name, "kube-flannel")
+        for i in (1, 2):
+            wait_until(f"flannel.1 again on {name(i)}", lambda i=i: _mtu(i) == 1350)
+        wait_for_overlay([1, 2])
+        result = run("verify.yml", flannel_iface="eth1", flannel_mtu=1400)
+        assert result.rc == 0, result.out[-4000:]
+        assert "flannel.1 up, MTU 1350, over eth1 192.168.251.12 (MTU 1500)" in result.text
+        pod = add_pod(1, "after-mtu")
+        ping = in_pod(2, "b", "ping", "-c", "2", "-W", "2", "-M", "do", "-s", "1322", pod)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+
+
+def _mtu(i: int) -> int:
+    out = on_node(i, "ip -j link show dev flannel.1 2>/dev/null").stdout
+    return json.loads(out)[0]["mtu"] if out.strip() else 0
+
+
+def flannel_pods() -> dict[str, str]:
+    """{node: Pod uid} of the Flannel Pods."""
+    pods = client.CoreV1Api(api()).list_namespaced_pod("kube-flannel", label_selector="app=flannel")
+    return {
+        p.spec.node_name: p.metadata.uid for p in pods.items if not p.metadata.deletion_timestamp
+    }
 
 
 def register_by_hand(i: int) -> None:
@@ -338,7 +393,8 @@ class TestVerifyNamesWhatIsWrong:
             wait_until(f"flanneld's error on {name(i)}", lambda i=i: "E1" in flanneld_log(i))
         type(self).verify = run("verify.yml", tke_flannel_wait_timeout=5, flannel_iface="eth1")
         yield
-        nodes_sh("down")
+        # Down, Node objects and all: the next module starts from a fresh lab.
+        lab("down")
 
     def test_only_the_broken_nodes_fail(self):
         result = self.verify

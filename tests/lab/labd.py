@@ -21,8 +21,9 @@
   command, its environment (POD_NAME, POD_NAMESPACE from the Pod), the
   ConfigMap mounted where the Pod mounts it and a token of the DaemonSet's
   ServiceAccount where a Pod finds it. A flanneld that exits is started again
-  after a growing pause, as CrashLoopBackOff does; one whose Pod spec or
-  ConfigMap changed is restarted; one whose Pod went is stopped. Its log is
+  after a growing pause, as CrashLoopBackOff does; one whose Pod was replaced
+  is restarted (a changed ConfigMap alone restarts nothing, as on a real
+  node); one whose Pod went is stopped. Its log is
   /var/log/tke-lab/flanneld.log in the node container.
 
 Standard library only, so it runs before any requirement is installed.
@@ -354,8 +355,11 @@ class FlannelPod:
             node_dir = mounts.get(dst_dir)
             if node_dir:
                 self.copies.append((src, os.path.join(node_dir, dst_name)))
+        # A kubelet starts a Pod's containers again only for a new Pod (or when
+        # one exits); a ConfigMap that changed under a running Pod is read at
+        # its next start. So flanneld is restarted for a new Pod only.
         self.spec_hash = hashlib.sha256(
-            json.dumps([self.command, self.env, self.files, self.copies]).encode()
+            json.dumps([pod["metadata"]["uid"], self.command, self.env]).encode()
         ).hexdigest()[:16]
 
 
@@ -443,7 +447,7 @@ class FlannelRunner:
             f"{exports}\n"
             f"echo $$ > {self.STATE}.pid\n"
             f"echo {want.spec_hash} > {self.STATE}.spec\n"
-            f'echo "--- $(date -u +%FT%TZ) start (Pod spec {want.spec_hash})" >&2\n'
+            f'echo "--- $(date -u +%FT%TZ) start (Pod {want.spec_hash})" >&2\n'
             f"exec {' '.join(shell_quote(a) for a in want.command)}\n"
         )
         files[f"{self.STATE}.sh"] = (script.encode(), 0o755)
@@ -473,7 +477,7 @@ class FlannelRunner:
                 continue
             if alive and running_hash == want.spec_hash:
                 self.backoff.pop(container, None)
-                status[node] = f"flanneld runs (Pod spec {want.spec_hash})"
+                status[node] = f"flanneld runs (Pod {want.spec_hash})"
                 continue
             if alive:
                 self.kill(container)
@@ -488,7 +492,7 @@ class FlannelRunner:
                     continue
                 self.backoff[container] = (now + pause, min(pause * 2, 20.0))
             self.start(container, want)
-            status[node] = f"flanneld started (Pod spec {want.spec_hash})"
+            status[node] = f"flanneld started (Pod {want.spec_hash})"
         self.status = status
 
 

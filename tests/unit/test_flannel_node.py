@@ -115,10 +115,17 @@ def test_vxlan_mtu_larger_than_the_link_carries(view):
     link(view, "eth0")["mtu"] = 1400
     problem = only(judge(view, POD_CIDR, CLUSTER, PEERS))
     assert "flannel.1 has MTU 1450, more than eth0 (MTU 1400) carries" in problem
-    assert "restart the kube-flannel-ds Pod" in problem
-    # When the operator set flannel_mtu, the fix is that variable.
-    problem = only(judge(view, POD_CIDR, CLUSTER, PEERS, vxlan_mtu=1450))
-    assert "set flannel_mtu to at most 1350" in problem
+    assert "delete flannel.1 on the node (ip link delete flannel.1), then the node's" in problem
+    # When the operator set flannel_mtu, the fix is that variable (flanneld takes 50 off).
+    problem = only(judge(view, POD_CIDR, CLUSTER, PEERS, flannel_mtu=1500))
+    assert "set flannel_mtu to at most 1400 (flanneld takes the 50 off)" in problem
+
+
+def test_vxlan_device_older_than_the_mtu_in_subnet_env(view):
+    view.subnet_env = dict(view.subnet_env, FLANNEL_MTU="1350")
+    problem = only(judge(view, POD_CIDR, CLUSTER, PEERS, flannel_mtu=1400))
+    assert problem.startswith("flannel.1 has MTU 1450, but subnet.env gives the Pods MTU 1350")
+    assert "ip link delete flannel.1" in problem
 
 
 def test_link_mtu_too_small_for_vxlan(view):
