@@ -143,19 +143,25 @@ def converge(count: int, node_env: dict[str, str], **extra) -> Run:
     return site
 
 
+def two_node_overlay(test, node_env: dict[str, str], pods: tuple[str, str], **extra):
+    """Class fixture body: two nodes converged with Flannel's lease and routes, a Pod
+    on each (test.pods: {node: Pod IP}); the lab goes down afterwards, Node objects
+    and all, so the next module starts from a fresh lab."""
+    site = converge(2, node_env, **extra)
+    assert site.rc == 0, site.out[-4000:]
+    give_pod_cidrs({1: "10.244.1.0/24", 2: "10.244.2.0/24"})
+    wait_for_overlay([1, 2])
+    type(test).pods = {1: add_pod(1, pods[0]), 2: add_pod(2, pods[1])}
+    yield
+    lab("down")
+
+
 class TestOverlayAcrossNodes:
     """Two nodes whose links have MTU 1400; Flannel on the default route's interface."""
 
     @pytest.fixture(scope="class", autouse=True)
     def lab(self):
-        site = converge(2, {"NODE_LINK_MTU": "1400", "NODE_BRNF": "builtin"})
-        assert site.rc == 0, site.out[-4000:]
-        give_pod_cidrs({1: "10.244.1.0/24", 2: "10.244.2.0/24"})
-        wait_for_overlay([1, 2])
-        type(self).pods = {1: add_pod(1, "web"), 2: add_pod(2, "client")}
-        yield
-        # Down, Node objects and all: the next module starts from a fresh lab.
-        lab("down")
+        yield from two_node_overlay(self, {"NODE_LINK_MTU": "1400"}, ("web", "client"))
 
     @pytest.mark.parametrize("i", [1, 2])
     def test_flanneld_lease_is_the_nodes_pod_cidr(self, i):
@@ -262,14 +268,9 @@ class TestNamedInterface:
 
     @pytest.fixture(scope="class", autouse=True)
     def lab(self):
-        site = converge(2, {"NODE_SECOND_NET": "1"}, flannel_iface="eth1")
-        assert site.rc == 0, site.out[-4000:]
-        give_pod_cidrs({1: "10.244.1.0/24", 2: "10.244.2.0/24"})
-        wait_for_overlay([1, 2])
-        type(self).pods = {1: add_pod(1, "a"), 2: add_pod(2, "b")}
-        yield
-        # Down, Node objects and all: the next module starts from a fresh lab.
-        lab("down")
+        yield from two_node_overlay(
+            self, {"NODE_SECOND_NET": "1"}, ("a", "b"), flannel_iface="eth1"
+        )
 
     @pytest.mark.parametrize("i", [1, 2])
     def test_flannel_uses_the_named_interface(self, i):
