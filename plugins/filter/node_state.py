@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.tke.flannel.plugins.module_utils.flannel_node import flannel_peers
+from ansible_collections.tke.flannel.plugins.module_utils.flannel_node import (
+    flannel_peers,
+    path_mtu_problems,
+)
 from ansible_collections.tke.flannel.plugins.module_utils.node_state import (
     bridge_ports,
     mask,
@@ -23,4 +26,5 @@ class FilterModule:
             "mask": mask,
             "runtime_cni_conf_dir": runtime_cni_conf_dir,
             "flannel_peers": flannel_peers,
+            "path_mtu_problems": path_mtu_problems,
         }

@@ -147,8 +147,9 @@ def judge(
     env = view.subnet_env
     if env is None:
         v.problems.append(
-            "/run/flannel/subnet.env is missing: flanneld has not got its lease on this node"
-            " (see the log of the kube-flannel-ds Pod on it)"
+            "/run/flannel/subnet.env is missing, so new Pods here get no address: flanneld has"
+            " not got its lease yet, or the file was removed after; restart the node's"
+            " kube-flannel-ds Pod (it writes the file at start) and read its log"
         )
     else:
         network, subnet = env.get("FLANNEL_NETWORK", ""), env.get("FLANNEL_SUBNET", "")
@@ -170,6 +171,13 @@ def judge(
     if dev is None:
         v.problems.append(
             f"there is no {vxlan_device} interface: flanneld has not set up vxlan on this node"
+        )
+        return v
+    kind = (dev.get("linkinfo") or {}).get("info_kind", "")
+    if kind != "vxlan":
+        v.problems.append(
+            f"{vxlan_device} is not a vxlan device (it is {kind or 'a plain interface'}): Flannel's"
+            f" vxlan backend cannot use that name; find what created it before changing anything"
         )
         return v
     mtu = int(dev.get("mtu", 0))
@@ -214,8 +222,11 @@ def judge(
     )
     if missing:
         v.problems.append(
-            f"no route through {vxlan_device} to the podCIDR of {', '.join(missing)}: flanneld"
-            " here has not seen their leases (is flanneld running on them?)"
+            f"no route through {vxlan_device} to the podCIDR of {', '.join(missing)}, so Pods"
+            f" here cannot reach Pods there: the routes were removed (with {vxlan_device}, say)"
+            " or flanneld here has not seen those leases; restart the node's kube-flannel-ds Pod"
+            " (flanneld adds every route at start), and if they stay missing, check flanneld"
+            " on the nodes named"
         )
     v.facts["peer_routes"] = len(peers) - len(missing)
     return v
@@ -244,8 +255,35 @@ def _recreate(device: str) -> str:
     """How to get a vxlan device of the MTU flanneld is given now."""
     return (
         f"delete {device} on the node (ip link delete {device}), then the node's kube-flannel-ds"
-        f" Pod: the new flanneld makes {device} with that MTU, and its routes"
+        f" Pod: the new flanneld makes {device} with that MTU, and its routes (Pods made"
+        " before keep their MTU until they are made again)"
     )
+
+
+def path_mtu_problems(own: dict[str, Any], facts_by_node: dict[str, Any], me: str) -> list[str]:
+    """This node's vxlan MTU against the narrowest link of the other nodes.
+
+    Each node's own check sees only its link; a packet between two nodes must
+    also fit the other's. OWN is this node's facts from flannel_node_info,
+    FACTS_BY_NODE every checked node's (by inventory name), ME this node.
+    """
+    links = [
+        (int(f.get("link_mtu") or 0), name, f.get("link", ""))
+        for name, f in (facts_by_node or {}).items()
+        if name != me and isinstance(f, dict) and int(f.get("link_mtu") or 0) > 0
+    ]
+    vxlan_mtu = int((own or {}).get("vxlan_mtu") or 0)
+    if not links or not vxlan_mtu:
+        return []
+    mtu, name, link = min(links)
+    if vxlan_mtu + VXLAN_OVERHEAD <= mtu:
+        return []
+    return [
+        f"flannel.1 has MTU {vxlan_mtu}, more than {name}'s {link} (MTU {mtu}) carries with"
+        f" {VXLAN_OVERHEAD} bytes of vxlan headers, so large packets between Pods here and"
+        f" there are lost; set flannel_mtu to {mtu} (the narrowest node link) and run"
+        f" playbooks/cluster.yml, then on every node {_recreate('flannel.1')}"
+    ]
 
 
 def _subnet_of(inner: Any, outer: Any) -> bool:

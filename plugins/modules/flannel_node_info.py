@@ -116,6 +116,7 @@ facts:
   type: dict
 """
 
+import ipaddress
 import json
 import os
 
@@ -142,6 +143,26 @@ def _ip_json(module: AnsibleModule, ip: str, *args: str) -> list:
     return []
 
 
+def _bad_inputs(p: dict) -> list[str]:
+    """What is wrong with the module's arguments, each naming the option and the value."""
+    bad = []
+
+    def cidr(option: str, value: str) -> None:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            bad.append(f"{option} '{value}' is not a CIDR such as 10.244.0.0/16")
+
+    cidr("cluster_cidr", p["cluster_cidr"])
+    if p["pod_cidr"]:
+        cidr("pod_cidr", p["pod_cidr"])
+    for name, value in (p["peers"] or {}).items():
+        cidr(f"peers[{name}]", str(value))
+    if p["flannel_mtu"] and not 68 <= p["flannel_mtu"] <= 65535:
+        bad.append(f"flannel_mtu {p['flannel_mtu']} is not 0 (the interface's) or an MTU")
+    return bad
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -156,6 +177,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    bad = _bad_inputs(p)
+    if bad:
+        module.fail_json(msg="; ".join(bad))
     ip = module.get_bin_path("ip", required=True)
     subnet_env = None
     if os.path.isfile(p["subnet_file"]):

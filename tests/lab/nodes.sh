@@ -320,6 +320,20 @@ up() {
   if ! [[ "$count" =~ ^[0-9]+$ ]] || ((count < 1 || count > MAX_NODES)); then
     die "up takes a number of nodes from 1 to $MAX_NODES, not '$count'"
   fi
+  # Every option is checked before any container is touched: die in a
+  # command substitution would only end that subshell.
+  local -a brnf mtu mtu2
+  local second="${NODE_SECOND_NET:-0}" old_cni="${NODE_OLD_CNI:-1}"
+  [[ "$second" == 0 || "$second" == 1 ]] || die "NODE_SECOND_NET: '$second' is not 0 or 1"
+  [[ "$old_cni" == 0 || "$old_cni" == 1 ]] || die "NODE_OLD_CNI: '$old_cni' is not 0 or 1"
+  if [[ "$second" == 0 && -n "${NODE_SECOND_NET_MTU:-}" ]]; then
+    die "NODE_SECOND_NET_MTU is set but NODE_SECOND_NET is not 1: there is no eth1 to give it to"
+  fi
+  for ((i = 1; i <= count; i++)); do
+    brnf[i]="$(brnf_of "$i")" || exit 1
+    mtu[i]="$(mtu_of NODE_LINK_MTU "$i")" || exit 1
+    mtu2[i]="$(mtu_of NODE_SECOND_NET_MTU "$i")" || exit 1
+  done
   if [[ ! -s "$PKI/ca.key" ]] || ! podman network exists "$NETWORK_NAME" 2>/dev/null; then
     die "the lab is not up (no $PKI/ca.key or podman network $NETWORK_NAME): run tests/lab/lab.sh up"
   fi
@@ -332,15 +346,12 @@ up() {
       log "removed $cname (more than $count nodes)"
     fi
   done
-  local second="${NODE_SECOND_NET:-0}"
-  [[ "$second" == 0 || "$second" == 1 ]] || die "NODE_SECOND_NET: '$second' is not 0 or 1"
   if [[ "$second" == 1 ]] && ! podman network exists "$SECOND_NETWORK_NAME"; then
     podman network create --internal --subnet "$SECOND_NET_PREFIX.0/24" \
       "$SECOND_NETWORK_NAME" >/dev/null
   fi
   for ((i = 1; i <= count; i++)); do
-    start_node "$i" "$(brnf_of "$i")" "${NODE_OLD_CNI:-1}" "$gen" \
-      "$(mtu_of NODE_LINK_MTU "$i")" "$second" "$(mtu_of NODE_SECOND_NET_MTU "$i")"
+    start_node "$i" "${brnf[i]}" "$old_cni" "$gen" "${mtu[i]}" "$second" "${mtu2[i]}"
   done
   start_vpc_host
   for ((i = 1; i <= count; i++)); do

@@ -25,10 +25,24 @@ STATE = Path(os.environ.get("TKE_FLANNEL_LAB_STATE", Path(__file__).parent / ".s
 def allocate(cidrs: dict[str, str]) -> None:
     core = client.CoreV1Api(config.new_client_from_config(str(STATE / "admin.kubeconfig")))
     for name, cidr in cidrs.items():
-        node = core.read_node(name)
+        try:
+            node = core.read_node(name)
+        except client.ApiException as exc:
+            raise SystemExit(f"[lab podcidrs] ERROR: node {name}: {exc.reason} ({exc.status})")
+        if node.spec.pod_cidr == cidr:
+            print(f"[lab podcidrs] {name}: has podCIDR {cidr} already")
+            continue
+        if node.spec.pod_cidr:
+            raise SystemExit(
+                f"[lab podcidrs] ERROR: {name} has podCIDR {node.spec.pod_cidr}; a podCIDR cannot"
+                " change (delete the Node and register the machine again)"
+            )
         taints = [t for t in node.spec.taints or [] if t.key != ENI_TAINT]
         patch = {"spec": {"podCIDR": cidr, "podCIDRs": [cidr], "taints": taints or None}}
-        core.patch_node(name, patch)
+        try:
+            core.patch_node(name, patch)
+        except client.ApiException as exc:
+            raise SystemExit(f"[lab podcidrs] ERROR: {name} {cidr}: {exc.reason}: {exc.body}")
         print(f"[lab podcidrs] {name}: podCIDR {cidr}, taint {ENI_TAINT} removed")
 
 

@@ -18,6 +18,7 @@ from ansible_collections.tke.flannel.plugins.module_utils.flannel_node import (
     NodeView,
     flannel_peers,
     judge,
+    path_mtu_problems,
     underlay_link,
 )
 from ansible_collections.tke.flannel.plugins.module_utils.node_state import parse_subnet_env
@@ -183,3 +184,44 @@ def test_peers_are_the_nodes_with_a_lease():
     ]
     assert flannel_peers(nodes, exclude="a") == {"b": "10.244.2.0/24"}
     assert flannel_peers(copy.deepcopy(nodes)) == {"a": "10.244.1.0/24", "b": "10.244.2.0/24"}
+
+
+def test_a_device_of_that_name_that_is_not_vxlan_is_never_to_be_deleted(view):
+    problem = only(judge(view, POD_CIDR, CLUSTER, PEERS, vxlan_device="eth0"))
+    assert problem.startswith("eth0 is not a vxlan device (it is veth)")
+    assert "delete" not in problem
+
+
+def test_missing_route_advice_restarts_this_nodes_flannel_pod(view):
+    view.routes = [r for r in view.routes if r.get("dev") != "flannel.1"]
+    problem = only(judge(view, POD_CIDR, CLUSTER, PEERS))
+    assert "restart the node's kube-flannel-ds Pod (flanneld adds every route at start)" in problem
+
+
+def test_vxlan_mtu_must_fit_the_narrowest_link_of_the_other_nodes():
+    facts = {
+        "a": {"vxlan_mtu": 1450, "link": "eth0", "link_mtu": 1500},
+        "b": {"vxlan_mtu": 1250, "link": "eth0", "link_mtu": 1300},
+        "c": {},  # a node whose check found no link
+    }
+    (problem,) = path_mtu_problems(facts["a"], facts, "a")
+    assert problem.startswith("flannel.1 has MTU 1450, more than b's eth0 (MTU 1300) carries")
+    assert "set flannel_mtu to 1300 (the narrowest node link)" in problem
+    assert path_mtu_problems(facts["b"], facts, "b") == []
+    assert path_mtu_problems(facts["a"], {"a": facts["a"]}, "a") == []
+
+
+def test_module_refuses_arguments_that_are_not_cidrs_or_mtus():
+    from ansible_collections.tke.flannel.plugins.modules.flannel_node_info import _bad_inputs
+
+    params = {"cluster_cidr": "10.244.0.0/33", "pod_cidr": "garbage", "flannel_mtu": -5}
+    params["peers"] = {"x": "bogus"}
+    assert _bad_inputs(params) == [
+        "cluster_cidr '10.244.0.0/33' is not a CIDR such as 10.244.0.0/16",
+        "pod_cidr 'garbage' is not a CIDR such as 10.244.0.0/16",
+        "peers[x] 'bogus' is not a CIDR such as 10.244.0.0/16",
+        "flannel_mtu -5 is not 0 (the interface's) or an MTU",
+    ]
+    assert (
+        _bad_inputs({"cluster_cidr": CLUSTER, "pod_cidr": "", "peers": {}, "flannel_mtu": 0}) == []
+    )
