@@ -28,7 +28,9 @@ def allocate(cidrs: dict[str, str]) -> None:
         try:
             node = core.read_node(name)
         except client.ApiException as exc:
-            raise SystemExit(f"[lab podcidrs] ERROR: node {name}: {exc.reason} ({exc.status})")
+            raise SystemExit(
+                f"[lab podcidrs] ERROR: node {name}: {exc.reason} ({exc.status})"
+            ) from None
         if node.spec.pod_cidr == cidr:
             print(f"[lab podcidrs] {name}: has podCIDR {cidr} already")
             continue
@@ -42,7 +44,9 @@ def allocate(cidrs: dict[str, str]) -> None:
         try:
             core.patch_node(name, patch)
         except client.ApiException as exc:
-            raise SystemExit(f"[lab podcidrs] ERROR: {name} {cidr}: {exc.reason}: {exc.body}")
+            raise SystemExit(
+                f"[lab podcidrs] ERROR: {name} {cidr}: {exc.reason}: {exc.body}"
+            ) from None
         print(f"[lab podcidrs] {name}: podCIDR {cidr}, taint {ENI_TAINT} removed")
 
 
