@@ -238,6 +238,26 @@ class TestOverlayAcrossNodes:
             ) in result.text
         assert "Flannel is right on 2 of 2 registered node(s)." in result.text
 
+    def test_verify_names_a_vxlan_mtu_the_other_nodes_link_cannot_carry(self):
+        # Node 1's link shrinks to 1300 and it renews flannel.1 (1250); node 2's
+        # flannel.1 (1350) now sends packets that node 1's link cannot carry.
+        on_node(1, "ip link set dev eth0 mtu 1300 && ip link delete flannel.1")
+        core = client.CoreV1Api(api())
+        pods = core.list_namespaced_pod(
+            "kube-flannel", label_selector="app=flannel", field_selector=f"spec.nodeName={name(1)}"
+        )
+        for pod in pods.items:
+            core.delete_namespaced_pod(pod.metadata.name, "kube-flannel")
+        wait_until("flannel.1 of MTU 1250 on node 1", lambda: _mtu(1) == 1250)
+        result = run("verify.yml")
+        assert result.rc != 0
+        assert {i: result.recap[name(i)]["failed"] for i in (1, 2)} == {1: 0, 2: 1}
+        assert (
+            f"{name(2)}: flannel.1 has MTU 1350, more than {name(1)}'s eth0 (MTU 1300) carries"
+            " with 50 bytes of vxlan headers, so large packets between Pods here and there are"
+            " lost; set flannel_mtu to 1300 (the narrowest node link)"
+        ) in result.text
+
 
 PEER_SERVER = (
     "import socket; s = socket.create_server(('0.0.0.0', 7071)); s.settimeout(30);"
@@ -334,6 +354,31 @@ class TestNamedInterface:
         pod = add_pod(1, "after-mtu")
         ping = in_pod(2, "b", "ping", "-c", "2", "-W", "2", "-M", "do", "-s", "1322", pod)
         assert ping.returncode == 0, ping.stdout + ping.stderr
+
+    def test_rollback_leaves_nothing_of_flannel_on_the_nodes(self):
+        result = run("rollback.yml", rollback_force=True)
+        assert result.rc == 0, result.out[-4000:]
+        for i in (1, 2):
+            wait_until(f"flanneld gone on {name(i)}", lambda i=i: not _flanneld_runs(i))
+            left = on_node(
+                i,
+                "ls /etc/cni/net.d; test -e /run/flannel/subnet.env && echo subnet.env;"
+                " ip -br link | cut -d' ' -f1; iptables-save | grep -c FLANNEL || true",
+            ).stdout.split()
+            assert "10-flannel.conflist" not in left and "subnet.env" not in left
+            assert "flannel.1" not in left and "cni0" not in left
+            assert left[-1] == "0", left
+            assert "00-multus.conf" in left  # TKE's config is back
+        assert pods_sh("add", "1", "after-rollback").returncode != 0
+        again = run("rollback.yml", rollback_force=True)
+        assert again.rc == 0 and all(again.recap[name(i)]["changed"] == 0 for i in (1, 2))
+
+
+def _flanneld_runs(i: int) -> bool:
+    return (
+        on_node(i, "kill -0 $(cat /run/tke-lab/flanneld.pid 2>/dev/null) 2>/dev/null").returncode
+        == 0
+    )
 
 
 def _mtu(i: int) -> int:
