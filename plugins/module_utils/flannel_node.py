@@ -15,11 +15,15 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.tke.flannel.plugins.module_utils.node_state import _in
+
 # IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14): flanneld takes the
 # vxlan MTU as the link's MTU less this.
 VXLAN_OVERHEAD = 50
-# The smallest MTU an IPv4 interface may have (RFC 791).
+# The smallest MTU an IPv4 interface may have (RFC 791), and so the smallest
+# link that can carry vxlan.
 MIN_IPV4_MTU = 68
+MIN_LINK_MTU = MIN_IPV4_MTU + VXLAN_OVERHEAD
 BR_NETFILTER_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
 
@@ -64,10 +68,6 @@ def _link(links: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
 def _vxlan_data(link: dict[str, Any]) -> dict[str, Any]:
     info = link.get("linkinfo") or {}
     return info.get("info_data") or {} if info.get("info_kind") == "vxlan" else {}
-
-
-def _addresses(link: dict[str, Any]) -> list[str]:
-    return [a["local"] for a in link.get("addr_info") or [] if a.get("family") == "inet"]
 
 
 def _default_route_link(routes: list[dict[str, Any]]) -> str:
@@ -115,7 +115,7 @@ def judge(
             "the Node has no podCIDR, so flanneld stops with 'pod cidr not assigned'; check"
             " that podcidr-controller runs (kube-system) and read its log"
         )
-    elif node_net is None or cluster is None or not _subnet_of(node_net, cluster):
+    elif node_net is None or cluster is None or not _in(pod_cidr, cluster):
         v.problems.append(
             f"the Node's podCIDR {pod_cidr} is outside the cluster CIDR {cluster_cidr}:"
             " it was given by another allocator, and Pods there are not in Flannel's network;"
@@ -136,10 +136,10 @@ def judge(
             " interface; set flannel_iface to the interface that reaches the other nodes"
         )
     link_mtu = int(link.get("mtu", 0)) if link else 0
-    if link and link_mtu < MIN_IPV4_MTU + VXLAN_OVERHEAD:
+    if link and link_mtu < MIN_LINK_MTU:
         v.problems.append(
             f"{link_name} has MTU {link_mtu}, too small for vxlan: it needs at least"
-            f" {MIN_IPV4_MTU + VXLAN_OVERHEAD} ({MIN_IPV4_MTU} for IPv4 inside plus"
+            f" {MIN_LINK_MTU} ({MIN_IPV4_MTU} for IPv4 inside plus"
             f" {VXLAN_OVERHEAD} of vxlan headers); raise the link's MTU or use another"
             " interface (flannel_iface)"
         )
@@ -191,7 +191,7 @@ def judge(
     )
     if not up:
         v.problems.append(f"{vxlan_device} is down")
-    if link and link_mtu >= MIN_IPV4_MTU + VXLAN_OVERHEAD and mtu + VXLAN_OVERHEAD > link_mtu:
+    if link and link_mtu >= MIN_LINK_MTU and mtu + VXLAN_OVERHEAD > link_mtu:
         fix = (
             f"set flannel_mtu to at most {link_mtu} (flanneld takes the {VXLAN_OVERHEAD} off)"
             f" or leave it at 0 and run playbooks/cluster.yml; then {_recreate(vxlan_device)}"
@@ -284,7 +284,3 @@ def path_mtu_problems(own: dict[str, Any], facts_by_node: dict[str, Any], me: st
         f" there are lost; set flannel_mtu to {mtu} (the narrowest node link) and run"
         f" playbooks/cluster.yml, then on every node {_recreate('flannel.1')}"
     ]
-
-
-def _subnet_of(inner: Any, outer: Any) -> bool:
-    return inner.version == outer.version and inner.subnet_of(outer)

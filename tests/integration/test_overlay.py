@@ -123,14 +123,14 @@ ECHO_SERVER = (
 )
 
 
-def tcp_echo(i: int, pod: str, server_ip: str, port: int, payload: str) -> str:
+def tcp_client(i: int, pod: str, server_ip: str, port: int, payload: str = "") -> str:
+    """From Pod POD on node I: connect, send PAYLOAD, return the reply ("" if it failed)."""
     code = (
         f"import socket; s = socket.create_connection(('{server_ip}', {port}), timeout=5);"
         f" s.sendall(b'{payload}'); print(s.recv(100).decode().strip())"
     )
     proc = in_pod(i, pod, "python3", "-c", code)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 def converge(count: int, node_env: dict[str, str], **extra) -> Run:
@@ -201,7 +201,11 @@ class TestOverlayAcrossNodes:
     def test_tcp_echo_across_nodes(self):
         server = pods_sh("exec", "1", "web", "sh", "-c", f'python3 -c "{ECHO_SERVER}" &')
         assert server.returncode == 0, server.stderr
-        reply = wait_until("TCP echo from web", lambda: _try_echo(self.pods[1]), timeout=20)
+        reply = wait_until(
+            "TCP echo from web",
+            lambda: tcp_client(2, "client", self.pods[1], 7070, "hello-across-nodes"),
+            timeout=20,
+        )
         assert reply == "hello-across-nodes"
 
     def test_largest_packet_the_overlay_carries_is_the_vxlan_mtu(self):
@@ -218,13 +222,15 @@ class TestOverlayAcrossNodes:
     def test_egress_leaves_with_the_nodes_address(self):
         # The VPC host answers with the source address it sees: --ip-masq
         # rewrote the Pod's address to its node's.
-        assert tcp_echo(2, "client", VPC_HOST, 7000, "x") == "seen-from 192.168.250.12"
-        assert tcp_echo(1, "web", VPC_HOST, 7000, "x") == "seen-from 192.168.250.11"
+        assert tcp_client(2, "client", VPC_HOST, 7000) == "seen-from 192.168.250.12"
+        assert tcp_client(1, "web", VPC_HOST, 7000) == "seen-from 192.168.250.11"
 
     def test_pod_to_pod_traffic_is_not_masqueraded(self):
         server = pods_sh("exec", "1", "web", "sh", "-c", 'python3 -c "' + PEER_SERVER + '" &')
         assert server.returncode == 0, server.stderr
-        seen = wait_until("peer address from web", lambda: _try(2, "client", self.pods[1], 7071))
+        seen = wait_until(
+            "peer address from web", lambda: tcp_client(2, "client", self.pods[1], 7071)
+        )
         assert seen == f"seen-from {self.pods[2]}"
 
     def test_verify_checks_each_node_over_ssh(self):
@@ -263,24 +269,6 @@ PEER_SERVER = (
     "import socket; s = socket.create_server(('0.0.0.0', 7071)); s.settimeout(30);"
     " c, a = s.accept(); c.sendall(('seen-from ' + a[0]).encode()); c.close()"
 )
-
-
-def _try(i: int, pod: str, ip: str, port: int) -> str:
-    code = (
-        f"import socket; s = socket.create_connection(('{ip}', {port}), timeout=3);"
-        " print(s.recv(100).decode())"
-    )
-    proc = in_pod(i, pod, "python3", "-c", code)
-    return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
-def _try_echo(ip: str) -> str:
-    code = (
-        f"import socket; s = socket.create_connection(('{ip}', 7070), timeout=3);"
-        " s.sendall(b'hello-across-nodes'); print(s.recv(100).decode())"
-    )
-    proc = in_pod(2, "client", "python3", "-c", code)
-    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 class TestNamedInterface:
